@@ -1,0 +1,16 @@
+"""The Celery app. Configured from Django settings (``CELERY_*``); eager when no broker is set.
+
+Queues: ``scoring``, ``graph``, ``notifications``, ``trends``, ``default`` — one worker each
+in production (``celery -A bellamy worker -Q scoring``). Tasks are named explicitly
+(``<app>.<action>_task``) so the routing table can name them as strings.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bellamy.settings")
+
+app = Celery("bellamy")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

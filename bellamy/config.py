@@ -1,0 +1,223 @@
+"""Backend choice from environment URLs (ARCHITECTURE.md §3).
+
+Every external part of Bellamy Book has an embedded default (the variable is unset) and a
+production backend chosen by the URL scheme of one environment variable. The functions here
+are pure: they take the variable's value and return the Django / Celery / Bellamy setting
+that ``bellamy/settings.py`` assigns, so each choice is testable without reloading settings.
+
+An unknown scheme raises :class:`BackendURLError` naming the variable, so a typo stops the
+process at start-up instead of silently falling back to the embedded default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+#: Secret keys that mean "nobody set one"; refused outside debug.
+PLACEHOLDER_SECRET_KEYS = frozenset(
+    {"", "change-me", "changeme", "secret", "django-insecure-change-me", "replace-me"}
+)
+
+
+class BackendURLError(ImproperlyConfigured):
+    """A backend URL variable holds a scheme Bellamy Book has no backend for."""
+
+
+def redact(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (for error messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def url_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> str:
+    """Return the scheme of ``url``, checked against ``allowed``.
+
+    Args:
+        variable: the environment variable's name, quoted in the error.
+        url: its value (non-empty).
+        allowed: accepted schemes, lower case.
+    Raises:
+        BackendURLError: the scheme is missing or not in ``allowed``.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in allowed:
+        raise BackendURLError(
+            f"{variable}={redact(url)!r}: unknown URL scheme {scheme!r}; "
+            f"expected one of {', '.join(s + '://' for s in allowed)} or leave it unset "
+            "for the embedded default"
+        )
+    return scheme
+
+
+def check_secret_key(secret_key: str | None, *, debug: bool) -> str:
+    """Return the secret key to use.
+
+    In debug a missing key is replaced by a fixed development key. Outside debug a missing or
+    placeholder ``DJANGO_SECRET_KEY`` refuses to start (as Zulip does for missing secrets).
+
+    Raises:
+        ImproperlyConfigured: not debug and the key is missing, a placeholder, or shorter than
+            32 characters.
+    """
+    key = (secret_key or "").strip()
+    if debug:
+        return key or "bellamy-development-only-not-a-secret-0123456789"
+    if key.lower() in PLACEHOLDER_SECRET_KEYS or key.startswith("django-insecure") or len(key) < 32:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is missing or a placeholder; set a random value of at least "
+            "32 characters (or DJANGO_DEBUG=1 for development)"
+        )
+    return key
+
+
+def databases(url: str | None, replica_url: str | None, *, base_dir: Path) -> dict:
+    """Return Django's ``DATABASES`` for ``DATABASE_URL`` and ``DATABASE_REPLICA_URL``.
+
+    Unset ``DATABASE_URL`` means a SQLite file ``<base_dir>/.data/db.sqlite3``. The optional
+    replica becomes the ``replica`` alias, mirrored to ``default`` in tests (the router that
+    sends reads to it arrives with the feed).
+
+    Raises:
+        BackendURLError: a scheme other than ``postgres``/``postgresql``/``sqlite``.
+    """
+    if url:
+        url_scheme("DATABASE_URL", url, ("postgres", "postgresql", "pgsql", "sqlite"))
+        default = environ.Env.db_url_config(url)
+    else:
+        data_dir = base_dir / ".data"
+        data_dir.mkdir(exist_ok=True)
+        default = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_dir / "db.sqlite3")}
+    default.setdefault("OPTIONS", {})
+    if default["ENGINE"] == "django.db.backends.sqlite3":
+        # Several threads (ASGI server, eager tasks) write one file: wait instead of failing.
+        default["OPTIONS"].setdefault("timeout", 20)
+    else:
+        default["CONN_MAX_AGE"] = 60
+        default["CONN_HEALTH_CHECKS"] = True
+    result = {"default": default}
+    if replica_url:
+        url_scheme("DATABASE_REPLICA_URL", replica_url, ("postgres", "postgresql", "pgsql"))
+        replica = environ.Env.db_url_config(replica_url)
+        replica["TEST"] = {"MIRROR": "default"}
+        result["replica"] = replica
+    return result
+
+
+def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict:
+    """Return Django's ``CACHES``: django-redis on ``REDIS_URL``, else local memory.
+
+    ``REDIS_REPLICA_URLS`` are appended after the primary: django-redis writes to the first
+    location and spreads reads over the others.
+
+    Raises:
+        BackendURLError: a scheme other than ``redis``/``rediss``/``unix``.
+    """
+    if not url:
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "KEY_PREFIX": key_prefix,
+            }
+        }
+    url_scheme("REDIS_URL", url, ("redis", "rediss", "unix"))
+    for replica in replica_urls:
+        url_scheme("REDIS_REPLICA_URLS", replica, ("redis", "rediss", "unix"))
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": [url, *replica_urls] if replica_urls else url,
+            "KEY_PREFIX": key_prefix,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+            },
+        }
+    }
+
+
+def channel_layers(url: str | None, *, prefix: str) -> dict:
+    """Return Channels' ``CHANNEL_LAYERS``: channels-redis on ``REDIS_URL``, else in memory."""
+    if not url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    url_scheme("REDIS_URL", url, ("redis", "rediss", "unix"))
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [url], "prefix": prefix},
+        }
+    }
+
+
+def celery_broker(url: str | None) -> tuple[str, bool]:
+    """Return ``(broker_url, always_eager)`` for ``CELERY_BROKER_URL``.
+
+    Unset means eager Celery: tasks run in the calling process (the embedded default).
+
+    Raises:
+        BackendURLError: a scheme other than ``redis``/``rediss``/``amqp``.
+    """
+    if not url:
+        return "memory://", True
+    url_scheme("CELERY_BROKER_URL", url, ("redis", "rediss", "amqp", "pyamqp"))
+    return url, False
+
+
+def events_backend(url: str | None, *, topic_prefix: str) -> dict:
+    """Return ``BELLAMY_EVENTS`` (a backend-loader spec) for ``BELLAMY_EVENTS_URL``.
+
+    ``kafka://host:port[,host:port]`` selects the Kafka bus; unset the in-process bus.
+
+    Raises:
+        BackendURLError: a scheme other than ``kafka``.
+    """
+    if not url:
+        return {"BACKEND": "bellamy.events.backends.inprocess.InProcessBus", "OPTIONS": {}}
+    url_scheme("BELLAMY_EVENTS_URL", url, ("kafka",))
+    servers = urlsplit(url).netloc.split(",")
+    return {
+        "BACKEND": "bellamy.events.backends.kafka.KafkaBus",
+        "OPTIONS": {"bootstrap_servers": servers, "topic_prefix": topic_prefix},
+    }
+
+
+def notifications_backend(url: str | None, *, database: str) -> dict:
+    """Return ``BELLAMY_NOTIFICATIONS`` for ``BELLAMY_NOTIFICATIONS_URL``.
+
+    A ``mongodb://`` or ``mongodb+srv://`` URI (replica-set options included) is passed to
+    pymongo untouched; unset means the Django ORM store.
+
+    Raises:
+        BackendURLError: any other scheme.
+    """
+    if not url:
+        return {"BACKEND": "notifications.stores.orm.OrmNotificationStore", "OPTIONS": {}}
+    url_scheme("BELLAMY_NOTIFICATIONS_URL", url, ("mongodb", "mongodb+srv"))
+    return {
+        "BACKEND": "notifications.stores.mongo.MongoNotificationStore",
+        "OPTIONS": {"url": url, "database": database},
+    }
+
+
+def graph_backend(url: str | None) -> dict:
+    """Return ``BELLAMY_GRAPH`` for ``BELLAMY_GRAPH_URL``.
+
+    ``bolt://`` / ``neo4j://`` (and their ``+s``/``+ssc`` TLS forms) select Neo4j through
+    neomodel; unset means the Django ORM store.
+
+    Raises:
+        BackendURLError: any other scheme.
+    """
+    if not url:
+        return {"BACKEND": "graph.stores.orm.OrmGraphStore", "OPTIONS": {}}
+    url_scheme(
+        "BELLAMY_GRAPH_URL", url, ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+    )
+    return {"BACKEND": "graph.stores.neo4j.Neo4jGraphStore", "OPTIONS": {"url": url}}

@@ -1,0 +1,1 @@
+"""Event-bus backends: in-process (embedded default) and Kafka (production)."""

@@ -1,0 +1,170 @@
+"""Writes of the event backbone: ``publish()``, the outbox relay, and pruning.
+
+Flow (ARCHITECTURE.md §4): a domain service calls :func:`publish` inside its transaction;
+the envelope becomes an :class:`~bellamy.events.models.OutboxEvent` row; after commit the
+row is relayed to the configured bus (Kafka, or in-process dispatch) and marked sent. Rows
+the after-commit relay could not send (bus down, process killed) are sent by the periodic
+sweep (``manage.py relay_events`` / ``events.relay_outbox_task``), oldest first per key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Min
+from django.utils import timezone
+
+from bellamy.backends import get_backend
+from bellamy.events.envelope import Envelope
+from bellamy.events.errors import EventPayloadError, UnknownEventType
+from bellamy.events.models import OutboxEvent, ProcessedEvent
+from bellamy.events.registry import is_registered
+
+logger = logging.getLogger(__name__)
+
+
+def publish(event_type: str, *, key: str | int, data: dict[str, Any], actor_id: int | None = None) -> Envelope:
+    """Record an event in the outbox, in the caller's transaction; it is sent after commit.
+
+    A rolled-back transaction therefore publishes nothing, and a committed one always
+    publishes (the sweep retries what the after-commit relay could not send).
+
+    Args:
+        event_type: a registered type (``bellamy.events.registry.EVENT_TYPES``).
+        key: ordering key (author id for post events); events of one key are delivered in order.
+        data: JSON-serialisable dict of ids and small facts.
+        actor_id: the user who acted, if any.
+    Returns:
+        The envelope as it will be delivered.
+    Raises:
+        UnknownEventType: ``event_type`` is not registered.
+        EventPayloadError: ``data`` is not JSON-serialisable or its envelope is larger than
+            ``BELLAMY_EVENT_MAX_BYTES``.
+    """
+    if not is_registered(event_type):
+        raise UnknownEventType(f"event type {event_type!r} is not registered")
+    if not isinstance(data, dict):
+        raise EventPayloadError(f"{event_type}: data must be a dict, got {type(data).__name__}")
+    envelope = Envelope(type=event_type, key=str(key), data=data, actor_id=actor_id)
+    encoded = envelope.encode()
+    if len(encoded) > settings.BELLAMY_EVENT_MAX_BYTES:
+        raise EventPayloadError(
+            f"{event_type}: envelope is {len(encoded)} bytes, over the limit of "
+            f"{settings.BELLAMY_EVENT_MAX_BYTES} (BELLAMY_EVENT_MAX_BYTES)"
+        )
+    row = OutboxEvent.objects.create(
+        event_id=envelope.id, type=event_type, key=envelope.key, payload=orjson.loads(encoded)
+    )
+    row_id = row.id
+
+    def relay_after_commit() -> None:
+        relay_outbox(ids=[row_id])
+
+    transaction.on_commit(relay_after_commit, robust=True)
+    return envelope
+
+
+@dataclass(frozen=True)
+class RelayResult:
+    """Outcome of one relay pass: counts of rows sent, failed (left unsent), and held back
+    because an older row of the same key is still unsent."""
+
+    sent: int = 0
+    failed: int = 0
+    held: int = 0
+
+
+def relay_outbox(*, ids: list[int] | None = None, limit: int = 500) -> RelayResult:
+    """Send unsent outbox rows to the configured bus, oldest first, and mark them sent.
+
+    Rows are locked with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL), so several relays
+    (after-commit relays of many requests, the periodic sweep) never send one row twice at
+    once. A row is held back while an older unsent row of its key exists outside this pass,
+    and a failure stops the rest of that key, so each key's events reach the bus in order.
+
+    Args:
+        ids: only these rows (the after-commit relay); ``None`` scans all unsent rows.
+        limit: most rows handled in this pass.
+    Returns:
+        :class:`RelayResult` counts.
+    """
+    with transaction.atomic():
+        query = OutboxEvent.objects.filter(sent_at__isnull=True)
+        if ids is not None:
+            query = query.filter(id__in=ids)
+        rows = list(query.select_for_update(skip_locked=True).order_by("id")[:limit])
+        if not rows:
+            return RelayResult()
+        batch_ids = [row.id for row in rows]
+        blocked_from = dict(
+            OutboxEvent.objects.filter(sent_at__isnull=True, key__in={r.key for r in rows}, id__lt=batch_ids[-1])
+            .exclude(id__in=batch_ids)
+            .values("key")
+            .annotate(first=Min("id"))
+            .values_list("key", "first")
+        )
+        sendable = [row for row in rows if row.id < blocked_from.get(row.key, row.id + 1)]
+        held = len(rows) - len(sendable)
+        if not sendable:
+            return RelayResult(held=held)
+        results = get_backend("BELLAMY_EVENTS").send_many([Envelope.from_dict(r.payload) for r in sendable])
+        sent_ids, failures = [], defaultdict(list)
+        for row, error in zip(sendable, results, strict=True):
+            if error is None:
+                sent_ids.append(row.id)
+            else:
+                failures[f"{type(error).__name__}: {error}"[:1000]].append(row.id)
+        now = timezone.now()
+        if sent_ids:
+            OutboxEvent.objects.filter(id__in=sent_ids).update(sent_at=now, attempts=F("attempts") + 1)
+        for message, failed_ids in failures.items():
+            OutboxEvent.objects.filter(id__in=failed_ids).update(attempts=F("attempts") + 1, last_error=message)
+        failed = sum(len(v) for v in failures.values())
+    if failed:
+        logger.warning("outbox relay: %d sent, %d failed, %d held", len(sent_ids), failed, held)
+    return RelayResult(sent=len(sent_ids), failed=failed, held=held)
+
+
+def relay_all_pending(*, batch_size: int = 500, max_batches: int | None = None) -> RelayResult:
+    """Run :func:`relay_outbox` passes until nothing more can be sent.
+
+    Stops when a pass sends nothing (empty outbox, bus down, or only held rows).
+
+    Returns:
+        The summed :class:`RelayResult` of every pass.
+    """
+    total = RelayResult()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        result = relay_outbox(limit=batch_size)
+        batches += 1
+        total = RelayResult(total.sent + result.sent, total.failed + result.failed, total.held + result.held)
+        if result.sent == 0:
+            break
+    return total
+
+
+def prune_outbox(*, retention_hours: int | None = None, processed_retention_hours: int = 168) -> tuple[int, int]:
+    """Delete sent outbox rows older than the retention, and old idempotency records.
+
+    Args:
+        retention_hours: hours a sent row is kept (default ``BELLAMY_OUTBOX_RETENTION_HOURS``).
+        processed_retention_hours: hours a ``ProcessedEvent`` is kept (default 168 = 7 days,
+            far longer than any redelivery).
+    Returns:
+        ``(outbox rows deleted, processed records deleted)``. Unsent rows are never deleted.
+    """
+    hours = settings.BELLAMY_OUTBOX_RETENTION_HOURS if retention_hours is None else retention_hours
+    now = timezone.now()
+    outbox, _ = OutboxEvent.objects.filter(sent_at__lt=now - timedelta(hours=hours)).delete()
+    processed, _ = ProcessedEvent.objects.filter(
+        processed_at__lt=now - timedelta(hours=processed_retention_hours)
+    ).delete()
+    return outbox, processed

@@ -1,0 +1,201 @@
+"""Bellamy Book settings: one module, every production difference an environment variable.
+
+Variables are documented in ``.env.example``. Unset backend URLs mean the embedded default
+(SQLite, in-process events, eager Celery, local-memory cache and channel layer, ORM stores);
+see ``bellamy/config.py`` for how each URL is turned into a backend.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from kombu import Queue
+
+from bellamy import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "bellamy.accounts",
+    "bellamy.events",
+    "bellamy.realtime",
+    "graph",
+    "posts",
+    "feed",
+    "notifications",
+    "trends",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bellamy.urls"
+WSGI_APPLICATION = "bellamy.wsgi.application"
+ASGI_APPLICATION = "bellamy.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Relational database (DATABASE_URL, DATABASE_REPLICA_URL) ---------------------------
+DATABASES = config.databases(
+    env.str("DATABASE_URL", default=""),
+    env.str("DATABASE_REPLICA_URL", default=""),
+    base_dir=BASE_DIR,
+)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Redis: cache, channel layer, presence (REDIS_URL, REDIS_REPLICA_URLS) -----------------
+REDIS_URL = env.str("REDIS_URL", default="")
+BELLAMY_KEY_PREFIX = env.str("BELLAMY_KEY_PREFIX", default="bellamy")
+CACHES = config.caches(
+    REDIS_URL, env.list("REDIS_REPLICA_URLS", default=[]), key_prefix=BELLAMY_KEY_PREFIX
+)
+CHANNEL_LAYERS = config.channel_layers(REDIS_URL, prefix=f"{BELLAMY_KEY_PREFIX}:asgi")
+
+# --- Celery (CELERY_BROKER_URL) -------------------------------------------------------------
+CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER = config.celery_broker(
+    env.str("CELERY_BROKER_URL", default="")
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_TASK_DEFAULT_QUEUE = "default"
+#: One queue per worker (ARCHITECTURE.md §4); the routing table names the queue of each task.
+BELLAMY_QUEUES = ("scoring", "graph", "notifications", "trends", "default")
+CELERY_TASK_QUEUES = [Queue(name) for name in BELLAMY_QUEUES]
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{BELLAMY_KEY_PREFIX}:celery:"}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "relay-outbox": {"task": "events.relay_outbox_task", "schedule": 5.0},
+    "prune-outbox": {"task": "events.prune_outbox_task", "schedule": 3600.0},
+}
+CELERY_TIMEZONE = "UTC"
+
+# --- Events (BELLAMY_EVENTS_URL) --------------------------------------------------------------
+BELLAMY_TOPIC_PREFIX = env.str("BELLAMY_TOPIC_PREFIX", default="")
+BELLAMY_EVENTS = config.events_backend(
+    env.str("BELLAMY_EVENTS_URL", default=""), topic_prefix=BELLAMY_TOPIC_PREFIX
+)
+#: Sent outbox rows are deleted after this many hours.
+BELLAMY_OUTBOX_RETENTION_HOURS = env.int("BELLAMY_OUTBOX_RETENTION_HOURS", default=72)
+#: Largest encoded envelope ``publish()`` accepts, in bytes (Kafka's default message limit is 1 MiB).
+BELLAMY_EVENT_MAX_BYTES = env.int("BELLAMY_EVENT_MAX_BYTES", default=256 * 1024)
+BELLAMY_FORWARDER_GROUP = env.str("BELLAMY_FORWARDER_GROUP", default="bellamy-forwarder")
+
+# --- Stores (BELLAMY_NOTIFICATIONS_URL, BELLAMY_GRAPH_URL) -----------------------------------
+BELLAMY_NOTIFICATIONS = config.notifications_backend(
+    env.str("BELLAMY_NOTIFICATIONS_URL", default=""),
+    database=env.str("BELLAMY_MONGO_DATABASE", default="bellamy"),
+)
+BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
+
+# --- HTTP API ---------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "bellamy.api.pagination.CursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "bellamy.api.exceptions.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "register": env.str("BELLAMY_THROTTLE_REGISTER", default="10/hour"),
+        "token": env.str("BELLAMY_THROTTLE_TOKEN", default="20/min"),
+    },
+    "NUM_PROXIES": env.int("BELLAMY_NUM_PROXIES", default=0),
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("BELLAMY_ACCESS_TOKEN_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("BELLAMY_REFRESH_TOKEN_DAYS", default=14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bellamy Book API",
+    "DESCRIPTION": "REST API of the Bellamy Book social network (contract: API.md).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets served by us (drf-spectacular-sidecar), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_CREDENTIALS = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".data" / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+#: WhiteNoise serves the admin and Swagger UI assets from the app folders in every mode.
+WHITENOISE_USE_FINDERS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("BELLAMY_LOG_LEVEL", default="INFO")},
+    "loggers": {"kafka": {"level": "WARNING"}, "neo4j": {"level": "WARNING"}},
+}

@@ -1,0 +1,21 @@
+"""Root URLs: the REST API under ``/api/``, probes, OpenAPI schema and docs, the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from bellamy import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("bellamy.accounts.api.urls")),
+    path("api/", include("graph.api.urls")),
+    path("api/", include("posts.api.urls")),
+]
+
+handler404 = "bellamy.api.exceptions.not_found"
+handler500 = "bellamy.api.exceptions.server_error"

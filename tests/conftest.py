@@ -1,0 +1,81 @@
+"""Shared fixtures: real services, isolation per test session, factories.
+
+Service URLs come from the environment (``make test`` sets them to the servers that
+``bin/services`` starts). Under ``BELLAMY_REQUIRE_SERVICES=1`` a service that does not answer
+fails the test; otherwise the test is skipped with the reason, so a developer without the
+services can still run the fast tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from django.core.cache import cache
+
+from bellamy.backends import reset_backend
+
+#: Unique per test session: Kafka topic prefix / consumer groups, MongoDB database, key prefixes.
+SESSION_TAG = uuid.uuid4().hex[:8]
+
+KAFKA_URL = os.environ.get("BELLAMY_TEST_KAFKA_URL", "kafka://127.0.0.1:9092")
+MONGO_URL = os.environ.get("BELLAMY_TEST_MONGO_URL", "mongodb://127.0.0.1:27017")
+NEO4J_URL = os.environ.get("BELLAMY_TEST_NEO4J_URL", "bolt://neo4j:neo4j@127.0.0.1:7687")
+REDIS_TEST_URL = os.environ.get("BELLAMY_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+POSTGRES_URL = os.environ.get(
+    "BELLAMY_TEST_POSTGRES_URL", "postgres://bellamy:bellamy@127.0.0.1:5432/bellamy"
+)
+
+
+def services_required() -> bool:
+    """True when the run was told that every service must answer (CI, ``make test``)."""
+    return os.environ.get("BELLAMY_REQUIRE_SERVICES", "") in ("1", "true", "yes")
+
+
+def service_unavailable(name: str, exc: BaseException) -> None:
+    """Fail (services required) or skip (otherwise) because ``name`` did not answer."""
+    message = f"{name} is not answering: {type(exc).__name__}: {exc}"
+    if services_required():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_backends():
+    """Every test starts with fresh backend instances and an empty cache."""
+    reset_backend()
+    cache.clear()
+    yield
+    reset_backend()
+
+
+@pytest.fixture
+def api_client():
+    """An anonymous DRF test client."""
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)`` → an APIClient sending a real ``Bearer`` access token of ``user``."""
+    from rest_framework.test import APIClient
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    def make(user):
+        client = APIClient()
+        token = RefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def user_factory(db):
+    """The :class:`tests.factories.UserFactory` with database access enabled."""
+    from tests.factories import UserFactory
+
+    return UserFactory
