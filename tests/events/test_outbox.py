@@ -141,3 +141,13 @@ def test_topics_are_the_event_types_behind_the_prefix(settings):
     assert type_of_topic("staging.post.zapped") is None
     assert all_topics()[:3] == ["staging.comment.created", "staging.content_score.updated", "staging.friendship.accepted"]
     assert len(all_topics()) == 13
+
+
+def test_routing_tables_merge_in_worker_order():
+    from bellamy.events.routes import Route, merge
+
+    a, b, c = Route("x.a_task", "scoring"), Route("x.b_task", "graph"), Route("x.c_task", "trends")
+    assert merge({"post.created": (a,)}, {"post.created": (b,), "post.liked": (c,)}) == {
+        "post.created": (a, b),
+        "post.liked": (c,),
+    }
