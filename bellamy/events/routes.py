@@ -20,16 +20,44 @@ class Route(NamedTuple):
 
 
 # --- scoring worker (feed.ContentScore) -------------------------------------------------------
-SCORING_ROUTES: dict[str, tuple[Route, ...]] = {}
+SCORING_ROUTES: dict[str, tuple[Route, ...]] = {
+    "post.created": (Route("feed.post_created_task", "scoring"),),
+    "post.liked": (Route("feed.post_liked_task", "scoring"),),
+    "post.unliked": (Route("feed.post_unliked_task", "scoring"),),
+    "comment.created": (Route("feed.comment_created_task", "scoring"),),
+    "post.deleted": (Route("feed.post_deleted_task", "scoring"),),
+    "post.moderated": (Route("feed.post_moderated_task", "scoring"),),
+}
 
 # --- graph worker (relationship weights, suggestions) -----------------------------------------
-GRAPH_ROUTES: dict[str, tuple[Route, ...]] = {}
+GRAPH_ROUTES: dict[str, tuple[Route, ...]] = {
+    "friendship.accepted": (Route("graph.add_friendship_task", "graph"),),
+    "friendship.removed": (Route("graph.remove_friendship_task", "graph"),),
+    "user.blocked": (Route("graph.block_task", "graph"),),
+    "post.liked": (Route("graph.like_task", "graph"),),
+    "post.unliked": (Route("graph.unlike_task", "graph"),),
+    "comment.created": (Route("graph.comment_task", "graph"),),
+    "post.created": (Route("graph.post_mentions_task", "graph"),),
+}
 
 # --- notification worker (notification store + pushes) ----------------------------------------
-NOTIFICATION_ROUTES: dict[str, tuple[Route, ...]] = {}
+NOTIFICATION_ROUTES: dict[str, tuple[Route, ...]] = {
+    "friendship.requested": (Route("notifications.friendship_requested_task", "notifications"),),
+    "friendship.accepted": (Route("notifications.friendship_accepted_task", "notifications"),),
+    "post.created": (Route("notifications.post_created_task", "notifications"),),
+    "post.liked": (Route("notifications.post_liked_task", "notifications"),),
+    "comment.created": (Route("notifications.comment_created_task", "notifications"),),
+    "post.deleted": (Route("notifications.post_deleted_task", "notifications"),),
+    "post.moderated": (Route("notifications.post_moderated_task", "notifications"),),
+}
 
 # --- trending worker (trends.GlobalTrend) -----------------------------------------------------
-TREND_ROUTES: dict[str, tuple[Route, ...]] = {}
+TREND_ROUTES: dict[str, tuple[Route, ...]] = {
+    "post.created": (Route("trends.post_created_task", "trends"),),
+    "post.updated": (Route("trends.post_updated_task", "trends"),),
+    "post.deleted": (Route("trends.post_deleted_task", "trends"),),
+    "post.moderated": (Route("trends.post_moderated_task", "trends"),),
+}
 
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------
 DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {}

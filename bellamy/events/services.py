@@ -10,6 +10,7 @@ sweep (``manage.py relay_events`` / ``events.relay_outbox_task``), oldest first 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,13 +63,27 @@ def publish(event_type: str, *, key: str | int, data: dict[str, Any], actor_id: 
     row = OutboxEvent.objects.create(
         event_id=envelope.id, type=event_type, key=envelope.key, payload=orjson.loads(encoded)
     )
-    row_id = row.id
-
-    def relay_after_commit() -> None:
-        relay_outbox(ids=[row_id])
-
-    transaction.on_commit(relay_after_commit, robust=True)
+    pending = getattr(_pending, "ids", None)
+    if pending is None:
+        pending = _pending.ids = []
+    pending.append(row.id)
+    transaction.on_commit(_relay_pending_after_commit, robust=True)
     return envelope
+
+
+#: Outbox row ids published by this thread and not yet relayed. The first after-commit
+#: callback of a transaction relays all of them in one pass (one bus round trip for a
+#: transaction that published many events); the later callbacks find the list empty. Ids of
+#: rows rolled back with a savepoint simply match nothing.
+_pending = threading.local()
+
+
+def _relay_pending_after_commit() -> None:
+    ids = getattr(_pending, "ids", None)
+    if not ids:
+        return
+    _pending.ids = []
+    relay_outbox(ids=ids, limit=len(ids))
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,20 @@ services push ``{"type", "data"}`` messages after commit.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from urllib.parse import parse_qs
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
+
+from bellamy.realtime.presence import HEARTBEAT_INTERVAL, get_presence
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +55,23 @@ class UserConsumer(AsyncWebsocketConsumer):
         raw, subprotocol = self._token()
         user = await _user_for_token(raw) if raw else None
         if user is None:
+            # Accept first so the client sees close code 4401 (a close before accepting
+            # becomes an HTTP 403 handshake rejection that browsers cannot read).
+            await self.accept(subprotocol=subprotocol)
             await self.close(code=CLOSE_UNAUTHORIZED)
             return
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=subprotocol)
+        await sync_to_async(get_presence().touch)(self.user_id, self.channel_name)
+        self.heartbeat = asyncio.ensure_future(self._heartbeat())
+
+    async def _heartbeat(self):
+        """Refresh this socket's presence until it closes (a crashed server stops refreshing)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+            await sync_to_async(get_presence().touch)(self.user_id, self.channel_name)
 
     def _token(self) -> tuple[str | None, str | None]:
         subprotocols = self.scope.get("subprotocols") or []
@@ -66,7 +82,11 @@ class UserConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
+            self.heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.heartbeat
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await sync_to_async(get_presence().remove)(self.user_id, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")

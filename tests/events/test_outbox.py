@@ -151,3 +151,17 @@ def test_routing_tables_merge_in_worker_order():
         "post.created": (a, b),
         "post.liked": (c,),
     }
+
+
+def test_events_of_one_transaction_are_relayed_in_one_pass(handled, monkeypatch):
+    from bellamy.backends import get_backend
+
+    bus = get_backend("BELLAMY_EVENTS")
+    batches, send_many = [], bus.send_many
+    monkeypatch.setattr(bus, "send_many", lambda envelopes: batches.append(len(envelopes)) or send_many(envelopes))
+    with transaction.atomic():
+        for n in range(3):
+            publish("post.liked", key=n, data={"n": n})
+    publish("post.liked", key=9, data={"n": 9})
+    assert batches == [3, 1]
+    assert [h[3]["n"] for h in handled] == [0, 1, 2, 9]

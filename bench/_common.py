@@ -1,0 +1,87 @@
+"""Helpers shared by the benchmark scripts: Django set-up on a dedicated database, timing.
+
+Every benchmark prints its figures next to a baseline measured in the same run, because
+absolute figures drift on shared machines; the ratio is the figure to read.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django(database: str = "bellamy_bench") -> None:
+    """Point Django at the production backends of ``bin/stack env`` with database ``database``.
+
+    Environment variables already set win; the database is migrated before returning.
+    """
+    sys.path.insert(0, str(ROOT))
+    defaults = {
+        "DJANGO_SETTINGS_MODULE": "bellamy.settings",
+        "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+        "DATABASE_URL": f"postgres://bellamy:bellamy@127.0.0.1:5432/{database}",
+        "REDIS_URL": "redis://127.0.0.1:6379/12",
+        "BELLAMY_LOG_LEVEL": "WARNING",
+    }
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    _create_database(os.environ["DATABASE_URL"])
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin_url = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """The ``pct`` percentile (0–100) of ``values`` by linear interpolation (numpy's default)."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1] if 1 <= pct <= 99 else (
+        min(values) if pct <= 0 else max(values)
+    )
+
+
+class Timer:
+    """``with Timer() as t: ...`` then ``t.seconds`` (monotonic clock)."""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def print_table(title: str, rows: list[tuple], headers: tuple) -> None:
+    """Print ``rows`` under ``headers`` as an aligned text table."""
+    cells = [tuple(str(c) for c in headers)] + [tuple(_fmt(c) for c in row) for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
+    return str(value)
