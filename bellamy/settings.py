@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "bellamy.db_router.PinAfterWriteMiddleware",
 ]
 
 ROOT_URLCONF = "bellamy.urls"
@@ -85,6 +86,7 @@ DATABASES = config.databases(
     env.str("DATABASE_REPLICA_URL", default=""),
     base_dir=BASE_DIR,
 )
+DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -50,6 +50,12 @@ def _isolated_backends():
     reset_backend()
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Hash passwords with MD5 in tests: PBKDF2 costs ~0.5 s per user (tests only)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api_client():
     """An anonymous DRF test client."""
@@ -79,3 +85,26 @@ def user_factory(db):
     from tests.factories import UserFactory
 
     return UserFactory
+
+
+@pytest.fixture
+def befriend(db):
+    """``befriend(a, b)`` makes users ``a`` and ``b`` friends (a Friendship row, no events)."""
+    from graph.models import Friendship
+
+    def make(a, b):
+        low, high = sorted((a.pk, b.pk))
+        return Friendship.objects.create(user_low_id=low, user_high_id=high)
+
+    return make
+
+
+@pytest.fixture
+def block(db):
+    """``block(blocker, blocked)`` records a block (a Block row, no events)."""
+    from graph.models import Block
+
+    def make(blocker, blocked):
+        return Block.objects.create(blocker=blocker, blocked=blocked)
+
+    return make

@@ -16,6 +16,18 @@ from bellamy.events.envelope import Envelope
 logger = logging.getLogger(__name__)
 
 
+_tasks_imported = False
+
+
+def _import_tasks() -> None:
+    """Import every installed app's ``tasks`` module once, so routes resolve in any process
+    (Celery only autodiscovers when a worker starts; the web process dispatches too)."""
+    global _tasks_imported
+    if not _tasks_imported:
+        app.autodiscover_tasks(force=True)
+        _tasks_imported = True
+
+
 def dispatch(envelope: Envelope) -> int:
     """Enqueue each task routed from ``envelope.type`` with the envelope dict as argument.
 
@@ -26,6 +38,7 @@ def dispatch(envelope: Envelope) -> int:
             while Celery is eager (it could not run it inline).
         kombu.exceptions.OperationalError: the broker is unreachable (the caller retries).
     """
+    _import_tasks()
     payload = envelope.to_dict()
     count = 0
     for route in routes.ROUTES.get(envelope.type, ()):

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from feed.api.views import FeedView
+
+urlpatterns = [path("feed/", FeedView.as_view(), name="feed")]

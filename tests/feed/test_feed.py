@@ -1,0 +1,228 @@
+"""The home feed: order, visibility, pagination stability, cache-aside and invalidation.
+
+Runs on PostgreSQL and the real Redis cache (``make test``), with the ORM graph store.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from feed import selectors
+from feed.cache import feed_version
+from feed.models import ContentScore
+from graph.stores import get_graph_store
+from posts import services as post_services
+from posts.models import Post
+from tests.posts.factories import PostFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def viewer(user_factory):
+    return user_factory(username="viewer")
+
+
+def make_post(author, *, hours_ago: float, score: float | None = None, **fields) -> Post:
+    post = PostFactory(author=author, **fields)
+    Post.objects.filter(pk=post.pk).update(created_at=timezone.now() - timedelta(hours=hours_ago))
+    if score is not None:
+        ContentScore.objects.create(post=post, score=score)
+    return post
+
+
+def ids(response) -> list[int]:
+    return [p["id"] for p in response.json()["results"]]
+
+
+def test_ranked_order_is_score_times_affinity_times_freshness(viewer, user_factory, befriend, client_for):
+    # Given two friends, the viewer interacting strongly with bob, and four posts,
+    alice, bob = user_factory(username="alice"), user_factory(username="bob")
+    befriend(viewer, alice)
+    befriend(viewer, bob)
+    get_graph_store().strengthen(viewer.pk, bob.pk, 20.0)
+    old_popular = make_post(alice, hours_ago=30, score=900.0)
+    bob_fresh = make_post(bob, hours_ago=1, score=100.0)
+    alice_fresh = make_post(alice, hours_ago=1, score=100.0)
+    own_unscored = make_post(viewer, hours_ago=0.5)
+    # Rank values (formula of feed.selectors): 901·1·0.5^(30/48) = 584.6;
+    # 101·(1+ln 21)·0.5^(1/48) = 402.5; 101·1·0.5^(1/48) = 99.5; 1·1·0.5^(0.5/48) = 0.99.
+    response = client_for(viewer).get("/api/feed/")
+    # then the page is in exactly that order, and nobody else's posts appear.
+    assert response.status_code == 200
+    assert ids(response) == [old_popular.pk, bob_fresh.pk, alice_fresh.pk, own_unscored.pk]
+    assert response.json()["next_cursor"] is None
+    assert response.json()["results"][0]["score"] == 900.0
+    assert response.json()["results"][3]["score"] is None
+
+
+def test_rank_formula_values():
+    assert selectors.rank(score=None, weight=0.0, age_hours=0.0) == 1.0
+    assert selectors.rank(score=3.0, weight=0.0, age_hours=48.0) == 2.0
+    assert round(selectors.rank(score=1.0, weight=20.0, age_hours=0.0), 6) == round(2 * (1 + 3.044522437723423), 6)
+
+
+def test_recent_order_and_visibility_rules(viewer, user_factory, befriend, block, client_for):
+    friend, stranger, blocker = user_factory(username="friend"), user_factory(username="stranger"), user_factory(username="blocker")
+    befriend(viewer, friend)
+    visible = [
+        make_post(friend, hours_ago=1, visibility="public"),
+        make_post(friend, hours_ago=2, visibility="friends"),
+        make_post(viewer, hours_ago=3, visibility="private"),
+    ]
+    make_post(friend, hours_ago=1.5, visibility="private")  # the friend's private post
+    make_post(stranger, hours_ago=1, visibility="public")  # not a friend
+    make_post(friend, hours_ago=1, moderation_state="hidden")
+    make_post(friend, hours_ago=1, deleted_at=timezone.now())
+    befriend(viewer, blocker)
+    make_post(blocker, hours_ago=1)
+    block(blocker, viewer)  # a block hides content both ways (the row alone, as after block_create)
+    response = client_for(viewer).get("/api/feed/?order=recent")
+    assert ids(response) == [p.pk for p in visible]
+
+
+def test_walking_all_pages_returns_every_post_once_while_posts_and_scores_change(viewer, user_factory, befriend, client_for):
+    friend = user_factory(username="friend")
+    befriend(viewer, friend)
+    original = [make_post(friend, hours_ago=n, score=float(n % 5)) for n in range(1, 26)]
+    client = client_for(viewer)
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/api/feed/?limit=4" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(url)
+        assert response.status_code == 200, response.json()
+        seen += ids(response)
+        cursor = response.json()["next_cursor"]
+        pages += 1
+        # Between pages: a new post arrives and an old post's score jumps.
+        make_post(friend, hours_ago=0)
+        ContentScore.objects.filter(post=original[pages]).update(score=10_000.0)
+        if cursor is None:
+            break
+    assert pages == 7
+    assert sorted(seen) == sorted(p.pk for p in original)
+    assert len(seen) == len(set(seen))
+
+
+def test_ranked_walk_continues_in_recent_order_beyond_the_candidates(viewer, user_factory, befriend, client_for, monkeypatch):
+    monkeypatch.setattr(selectors, "RANKED_CANDIDATES", 5)
+    friend = user_factory(username="friend")
+    befriend(viewer, friend)
+    posts = [make_post(friend, hours_ago=n, score=float(n)) for n in range(1, 11)]
+    client = client_for(viewer)
+    first = client.get("/api/feed/?limit=3").json()
+    second = client.get(f"/api/feed/?limit=3&cursor={first['next_cursor']}").json()
+    third = client.get(f"/api/feed/?limit=3&cursor={second['next_cursor']}").json()
+    fourth = client.get(f"/api/feed/?limit=3&cursor={third['next_cursor']}").json()
+    # The 5 newest posts ranked (score n × freshness; n=5 ranks first), then the 5 older by time.
+    ranked = sorted(posts[:5], key=lambda p: -selectors.rank(score=posts.index(p) + 1.0, weight=0, age_hours=posts.index(p) + 1))
+    walked = [p["id"] for page in (first, second, third, fourth) for p in page["results"]]
+    assert walked == [p.pk for p in ranked] + [p.pk for p in posts[5:]]
+    assert fourth["next_cursor"] is None
+
+
+def test_cache_hit_and_miss_return_the_same_page(viewer, user_factory, befriend):
+    friend = user_factory(username="friend")
+    befriend(viewer, friend)
+    for n in range(3):
+        make_post(friend, hours_ago=n + 1, score=1.0)
+    miss, hit = selectors.cached_feed_page(viewer), selectors.cached_feed_page(viewer)
+    assert (miss[1], hit[1]) == (False, True)
+    assert miss[0] == hit[0]
+
+
+def test_stale_cached_page_never_shows_a_deleted_or_moderated_post(viewer, user_factory, befriend, client_for):
+    friend = user_factory(username="friend")
+    befriend(viewer, friend)
+    keep, delete, hide = (make_post(friend, hours_ago=n) for n in (1, 2, 3))
+    client = client_for(viewer)
+    assert ids(client.get("/api/feed/?order=recent")) == [keep.pk, delete.pk, hide.pk]
+    # Rows change without any event (so the cached page is stale):
+    Post.objects.filter(pk=delete.pk).update(deleted_at=timezone.now())
+    Post.objects.filter(pk=hide.pk).update(moderation_state="removed")
+    assert selectors.cached_feed_page(viewer, order="recent")[1] is True
+    assert ids(client.get("/api/feed/?order=recent")) == [keep.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["new_post", "edit", "delete", "score", "unfriend", "block", "moderation", "accept"])
+def test_each_event_invalidates_the_affected_feeds(change, user_factory, befriend):
+    from graph import services as graph_services
+
+    viewer, friend, other = user_factory(username="viewer"), user_factory(username="friend"), user_factory(username="other")
+    befriend(viewer, friend)
+    post = post_services.post_create(author=friend, content="hello")
+    before = feed_version(viewer.pk)
+    other_before = feed_version(other.pk)
+    if change == "new_post":
+        post_services.post_create(author=friend, content="again")
+    elif change == "edit":
+        post_services.post_update(post=post, user=friend, content="edited")
+    elif change == "delete":
+        post_services.post_delete(post=post, user=friend)
+    elif change == "score":
+        from bellamy.events.services import publish
+
+        publish("content_score.updated", key=friend.pk, data={"post_id": post.pk, "author_id": friend.pk, "score": 9.0, "previous_score": 1.0})
+    elif change == "unfriend":
+        graph_services.friendship_remove(user=viewer, friend_id=friend.pk)
+    elif change == "block":
+        graph_services.block_create(blocker=friend, blocked_id=viewer.pk)
+    elif change == "moderation":
+        from bellamy.events.services import publish
+
+        publish("post.moderated", key=friend.pk, data={"post_id": post.pk, "author_id": friend.pk, "action": "hide", "moderator_id": other.pk})
+    elif change == "accept":
+        request = graph_services.friend_request_send(from_user=other, to_user_id=viewer.pk)
+        other_before = feed_version(other.pk)
+        graph_services.friend_request_accept(user=viewer, request_id=request.pk)
+    assert feed_version(viewer.pk) != before
+    assert (feed_version(other.pk) != other_before) == (change == "accept")
+
+
+def test_uncached_page_costs_the_same_queries_for_5_or_50_friends(viewer, user_factory, befriend, client_for):
+    def queries_for_first_page() -> int:
+        client = client_for(viewer)
+        from django.core.cache import cache
+
+        cache.clear()
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/feed/?limit=20").status_code == 200
+        return len(captured)
+
+    def add_friends(count):
+        for _ in range(count):
+            friend = user_factory()
+            befriend(viewer, friend)
+            make_post(friend, hours_ago=1, score=1.0)
+
+    add_friends(5)
+    small = queries_for_first_page()
+    add_friends(45)
+    assert queries_for_first_page() == small
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("order=best", "order"), ("limit=0", "limit"), ("limit=1000000", "limit"), ("limit=abc", "limit"),
+     ("cursor=%%%", "cursor"), ("cursor=eyJtIjoicyJ9", "cursor")],
+)
+def test_bad_queries_are_400(viewer, client_for, query, field):
+    response = client_for(viewer).get(f"/api/feed/?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_expired_ranked_cursor_is_a_400_with_its_code(viewer, client_for):
+    cursor = selectors._encode({"m": "s", "s": "gone", "o": 20})
+    response = client_for(viewer).get(f"/api/feed/?cursor={cursor}")
+    assert (response.status_code, response.json()) == (
+        400, {"cursor": ["This feed cursor has expired; load the first page again."]},
+    )
+
+
+def test_anonymous_feed_is_401(api_client):
+    assert api_client.get("/api/feed/").status_code == 401
