@@ -20,6 +20,8 @@ def exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
+        # simplejwt adds a "messages" list to token errors; API.md promises {detail, code}.
+        response.data.pop("messages", None)
         detail = response.data.get("detail")
         if detail is not None and "code" not in response.data:
             response.data["code"] = getattr(detail, "code", None) or exc.default_code

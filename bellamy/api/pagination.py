@@ -7,12 +7,15 @@ never silently clamped or answered 404.
 
 from __future__ import annotations
 
+import re
 from urllib import parse
 
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
+#: DRF cursors are standard base64; anything else is refused instead of silently ignored.
+_CURSOR_CHARS = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -47,6 +50,9 @@ class CursorPagination(pagination.CursorPagination):
         return parse_limit(request.query_params.get(self.page_size_query_param))
 
     def decode_cursor(self, request):
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is not None and not _CURSOR_CHARS.fullmatch(raw):
+            raise ValidationError({"cursor": ["Invalid cursor."]})
         try:
             return super().decode_cursor(request)
         except NotFound:

@@ -1,0 +1,151 @@
+"""Serializers of the accounts API (API.md "Accounts").
+
+:class:`UserSerializer` is *the* public user object ``{id, username, display_name, bio,
+date_joined}`` that every other API embeds; e-mail appears only in :class:`MeSerializer`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from bellamy.accounts import services
+from bellamy.accounts.selectors import SEARCH_MAX_LENGTH
+
+User = get_user_model()
+
+USERNAME_RE = re.compile(r"[A-Za-z0-9_]{3,30}")
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of converting them to text."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class UserSerializer(serializers.ModelSerializer):
+    """The public user object: ``{id, username, display_name, bio, date_joined}``."""
+
+    class Meta:
+        model = User
+        fields = ("id", "username", "display_name", "bio", "date_joined")
+        read_only_fields = fields
+
+
+class MeSerializer(serializers.ModelSerializer):
+    """The caller's own profile: the user object plus ``email``."""
+
+    class Meta:
+        model = User
+        fields = ("id", "username", "email", "display_name", "bio", "date_joined")
+        read_only_fields = fields
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    """PATCH ``/api/users/me``: ``{display_name?, bio?}``; other keys are ignored."""
+
+    display_name = StrictCharField(max_length=100, allow_blank=True, required=False)
+    bio = StrictCharField(max_length=500, allow_blank=True, required=False)
+
+
+class ProfileSerializer(UserSerializer):
+    """GET ``/api/users/{id}``: the user object plus ``friends_count`` and the viewer's
+    ``friendship_status`` (built from :class:`bellamy.accounts.selectors.Profile`)."""
+
+    friends_count = serializers.IntegerField(read_only=True)
+    friendship_status = serializers.ChoiceField(
+        choices=["self", "friends", "request_sent", "request_received", "none", "blocked"],
+        read_only=True,
+    )
+
+    class Meta(UserSerializer.Meta):
+        fields = ("id", "username", "display_name", "bio", "friends_count", "friendship_status")
+        read_only_fields = fields
+
+    def to_representation(self, profile):
+        data = super().to_representation(profile.user)
+        data["friends_count"] = profile.friends_count
+        data["friendship_status"] = profile.friendship_status
+        return data
+
+
+class RegisterSerializer(serializers.Serializer):
+    """POST ``/api/auth/register``: ``{username, email, password, display_name?}``.
+
+    ``username``: 3–30 characters of ``[A-Za-z0-9_]``, free case-insensitively. ``email``:
+    valid, free case-insensitively. ``password``: passes Django's password validators
+    (``AUTH_PASSWORD_VALIDATORS``, checked against the other fields).
+    """
+
+    username = serializers.RegexField(
+        r"^[A-Za-z0-9_]{3,30}$",
+        max_length=30,
+        min_length=3,
+        trim_whitespace=False,
+        error_messages={"invalid": "Use 3 to 30 letters, digits or underscores."},
+    )
+    email = serializers.EmailField(max_length=254)
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+    display_name = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            for name in ("username", "email"):
+                if name in data and not isinstance(data[name], str):
+                    raise serializers.ValidationError({name: ["Not a valid string."]})
+        return super().to_internal_value(data)
+
+    def validate_username(self, value: str) -> str:
+        if not USERNAME_RE.fullmatch(value):  # ``$`` in the field's pattern accepts a final newline
+            raise serializers.ValidationError("Use 3 to 30 letters, digits or underscores.")
+        if services.username_taken(value):
+            raise serializers.ValidationError("This username is already taken.")
+        return value
+
+    def validate_email(self, value: str) -> str:
+        if services.email_taken(value):
+            raise serializers.ValidationError("An account with this e-mail already exists.")
+        return value
+
+    def validate(self, attrs):
+        candidate = User(
+            username=attrs["username"], email=attrs["email"], display_name=attrs.get("display_name", "")
+        )
+        try:
+            validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class RefreshSerializer(serializers.Serializer):
+    """``{refresh}``: a refresh JWT (token refresh and logout)."""
+
+    refresh = StrictCharField(max_length=4096, trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    """``{access, refresh}``: a new JWT pair."""
+
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class UserSearchQuerySerializer(serializers.Serializer):
+    """``?search=<prefix>``: 1–50 characters, required."""
+
+    search = serializers.CharField(max_length=SEARCH_MAX_LENGTH, min_length=1, trim_whitespace=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Schema only: the API's error body ``{"detail", "code"}``."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()

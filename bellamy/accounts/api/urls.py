@@ -1,0 +1,15 @@
+"""Accounts routes, mounted under ``/api/`` (API.md "Accounts")."""
+
+from django.urls import path
+
+from bellamy.accounts.api import views
+
+urlpatterns = [
+    path("auth/register", views.RegisterView.as_view(), name="auth-register"),
+    path("auth/token", views.TokenView.as_view(), name="auth-token"),
+    path("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("users/me", views.MeView.as_view(), name="users-me"),
+    path("users/", views.UserSearchView.as_view(), name="users-search"),
+    path("users/<int:pk>", views.UserDetailView.as_view(), name="users-detail"),
+]

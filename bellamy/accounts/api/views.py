@@ -1,0 +1,176 @@
+"""Accounts API (API.md "Accounts"): registration, JWT login / refresh / logout, profiles,
+user search. Views validate input and call :mod:`bellamy.accounts.services` /
+:mod:`bellamy.accounts.selectors`."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.views import TokenObtainPairView
+
+from bellamy.accounts import selectors, services
+from bellamy.accounts.api.serializers import (
+    ErrorSerializer,
+    MeSerializer,
+    ProfileSerializer,
+    ProfileUpdateSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+    UserSearchQuerySerializer,
+    UserSerializer,
+)
+from bellamy.api.pagination import CursorPagination
+
+ERROR = OpenApiResponse(ErrorSerializer)
+
+
+class UsernameCursorPagination(CursorPagination):
+    """Users in username order (usernames never change, so the cursor position is stable)."""
+
+    ordering = ("username",)
+
+
+class RegisterView(APIView):
+    """POST /api/auth/register → 201 user object; 400 invalid or taken; 429 throttled
+    (scope ``register``)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "register"
+
+    @extend_schema(
+        request=RegisterSerializer,
+        responses={201: UserSerializer, 400: OpenApiResponse(description="Invalid or taken."), 429: ERROR},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenView(TokenObtainPairView):
+    """POST /api/auth/token {username, password} → 200 {access, refresh}; 401 bad credentials
+    or inactive account; 400 missing fields; 429 throttled (scope ``token``)."""
+
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "token"
+
+    @extend_schema(
+        responses={200: TokenPairSerializer, 400: OpenApiResponse(description="Missing fields."), 401: ERROR, 429: ERROR},
+        auth=[],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshView(APIView):
+    """POST /api/auth/token/refresh {refresh} → 200 {access, refresh}: the refresh token is
+    rotated and the old one blacklisted. 401 for a garbage, expired, foreign-key-signed, reused
+    or blacklisted token, or an inactive account; 429 throttled (scope ``token``)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "token"
+
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer, 400: OpenApiResponse(description="Missing refresh."), 401: ERROR, 429: ERROR},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tokens = services.token_refresh(raw=serializer.validated_data["refresh"])
+        except TokenError as exc:
+            raise AuthenticationFailed(str(exc), code="token_not_valid") from None
+        return Response(tokens)
+
+    def get_authenticate_header(self, request):
+        # Without authenticators DRF would turn 401 into 403; a bad refresh token is a 401.
+        return 'Bearer realm="api"'
+
+
+class LogoutView(APIView):
+    """POST /api/auth/logout {refresh} → 204: the refresh token is blacklisted and the caller's
+    open sockets are closed. 400 when ``refresh`` is missing, garbage, expired or already
+    blacklisted (the client is logged out either way); 403 when it belongs to another user;
+    401 without a valid access token."""
+
+    @extend_schema(
+        request=RefreshSerializer,
+        responses={204: None, 400: OpenApiResponse(description="Invalid refresh token."), 401: ERROR, 403: ERROR},
+    )
+    def post(self, request):
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_logout(user=request.user, raw_refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    """GET /api/users/me → own profile (with e-mail). PATCH {display_name?, bio?} → 200 the
+    updated profile; unknown keys are ignored, wrong types and over-long values are 400."""
+
+    @extend_schema(responses={200: MeSerializer, 401: ERROR})
+    def get(self, request):
+        return Response(MeSerializer(request.user).data)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses={200: MeSerializer, 400: OpenApiResponse(description="Invalid."), 401: ERROR})
+    def patch(self, request):
+        serializer = ProfileUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_update_profile(user=request.user, **serializer.validated_data)
+        return Response(MeSerializer(user).data)
+
+
+class UserDetailView(APIView):
+    """GET /api/users/{id} → ``{id, username, display_name, bio, friends_count,
+    friendship_status}``.
+
+    404 for unknown or inactive users **and for users who blocked the caller** (blocks hide both
+    ways). A user the caller blocked is shown with ``friendship_status: "blocked"`` so the caller
+    can find them and unblock.
+    """
+
+    @extend_schema(responses={200: ProfileSerializer, 401: ERROR, 404: ERROR})
+    def get(self, request, pk: int):
+        profile = selectors.user_profile(viewer_id=request.user.id, user_id=pk)
+        if profile is None:
+            raise NotFound("No such user.", code="user_not_found")
+        return Response(ProfileSerializer(profile).data)
+
+
+class UserSearchView(generics.ListAPIView):
+    """GET /api/users/?search=<prefix> → users whose username or display name starts with the
+    prefix (case-insensitive), in username order, cursor-paginated. Inactive users and users
+    blocked either way are left out. 400 when ``search`` is missing, blank or over 50
+    characters."""
+
+    serializer_class = UserSerializer
+    pagination_class = UsernameCursorPagination
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, required=True, description="Prefix, 1–50 characters."),
+        ],
+        responses={200: UserSerializer(many=True), 400: OpenApiResponse(description="Bad query."), 401: ERROR},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        query = UserSearchQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.user_search(viewer_id=self.request.user.id, prefix=query.validated_data["search"])

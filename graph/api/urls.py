@@ -1,0 +1,19 @@
+"""Social-graph routes, mounted under ``/api/`` (API.md "Social graph")."""
+
+from django.urls import path
+
+from graph.api import views
+from graph.api.suggestions import SuggestionListView  # graph worker
+
+urlpatterns = [
+    path("friends/requests", views.FriendRequestListCreateView.as_view(), name="friend-requests"),
+    path("friends/requests/<int:pk>", views.FriendRequestDetailView.as_view(), name="friend-request-detail"),
+    path("friends/requests/<int:pk>/accept", views.FriendRequestAcceptView.as_view(), name="friend-request-accept"),
+    path("friends/requests/<int:pk>/decline", views.FriendRequestDeclineView.as_view(), name="friend-request-decline"),
+    path("friends/", views.FriendListView.as_view(), name="friends"),
+    path("friends/<int:user_id>", views.FriendDetailView.as_view(), name="friend-detail"),
+    path("users/<int:pk>/friends", views.UserFriendListView.as_view(), name="user-friends"),
+    path("blocks", views.BlockListCreateView.as_view(), name="blocks"),
+    path("blocks/<int:user_id>", views.BlockDetailView.as_view(), name="block-detail"),
+    path("friends/suggestions", SuggestionListView.as_view(), name="friend-suggestions"),  # graph worker
+]

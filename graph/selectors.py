@@ -1,0 +1,165 @@
+"""Reads of the social graph (PostgreSQL source of truth).
+
+Other apps (posts visibility, feed, notifications, workers) use these functions; they never
+query :mod:`graph.models` directly. Functions returning a ``QuerySet`` of ids return one SQL
+query that Django embeds as a subquery, e.g.
+``Post.objects.filter(author_id__in=friend_ids(uid))`` runs as a single statement.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Case, F, Q, QuerySet, When
+
+from graph.models import Block, FriendRequest, Friendship
+
+#: Values of :func:`friendship_status` (API.md ``friendship_status``).
+STATUS_SELF = "self"
+STATUS_FRIENDS = "friends"
+STATUS_REQUEST_SENT = "request_sent"
+STATUS_REQUEST_RECEIVED = "request_received"
+STATUS_NONE = "none"
+STATUS_BLOCKED = "blocked"
+
+
+def pair(a_id: int, b_id: int) -> tuple[int, int]:
+    """Return ``(low, high)``: the canonical order of two user ids (as stored in Friendship)."""
+    return (a_id, b_id) if a_id < b_id else (b_id, a_id)
+
+
+def pair_key(a_id: int, b_id: int) -> str:
+    """Return the event key of a pair of users: ``"<min id>:<max id>"``."""
+    low, high = pair(a_id, b_id)
+    return f"{low}:{high}"
+
+
+def friend_ids(user_id: int) -> QuerySet:
+    """Return the ids of ``user_id``'s friends.
+
+    Args:
+        user_id: a user id (an unknown id simply has no friends).
+    Returns:
+        A lazy flat ``values_list`` QuerySet of ints (one SQL query, no ordering), usable as a
+        subquery: ``User.objects.filter(id__in=friend_ids(uid))``. Includes inactive friends;
+        callers filter ``is_active`` where it matters.
+    """
+    return (
+        Friendship.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
+        .annotate(
+            friend_id=Case(When(user_low_id=user_id, then=F("user_high_id")), default=F("user_low_id"))
+        )
+        .values_list("friend_id", flat=True)
+        .order_by()
+    )
+
+
+def are_friends(a_id: int, b_id: int) -> bool:
+    """Return True when users ``a_id`` and ``b_id`` are friends (False for ``a_id == b_id``)."""
+    if a_id == b_id:
+        return False
+    low, high = pair(a_id, b_id)
+    return Friendship.objects.filter(user_low_id=low, user_high_id=high).exists()
+
+
+def blocked_ids(user_id: int) -> QuerySet:
+    """Return the ids of the users ``user_id`` blocked **or** who blocked ``user_id``.
+
+    Blocks hide both ways, so this is what every visibility filter excludes.
+
+    Returns:
+        A lazy flat ``values_list`` QuerySet of ints (one SQL query; an id may appear twice when
+        both blocked each other), usable as a subquery:
+        ``qs.exclude(author_id__in=blocked_ids(uid))``.
+    """
+    return (
+        Block.objects.filter(Q(blocker_id=user_id) | Q(blocked_id=user_id))
+        .annotate(
+            other_id=Case(When(blocker_id=user_id, then=F("blocked_id")), default=F("blocker_id"))
+        )
+        .values_list("other_id", flat=True)
+        .order_by()
+    )
+
+
+def is_blocked_either_way(a_id: int, b_id: int) -> bool:
+    """Return True when ``a_id`` blocked ``b_id`` or ``b_id`` blocked ``a_id``."""
+    return Block.objects.filter(
+        Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
+    ).exists()
+
+
+def has_blocked(blocker_id: int, blocked_id: int) -> bool:
+    """Return True when ``blocker_id`` blocked ``blocked_id`` (one direction only)."""
+    return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
+
+
+def friendship_status(viewer_id: int, other_id: int) -> str:
+    """Return how ``other_id`` relates to ``viewer_id``, as seen by the viewer.
+
+    Returns:
+        One of ``"self"`` (same user), ``"blocked"`` (a block exists either way — the profile
+        API hides users who blocked the viewer before asking), ``"friends"``,
+        ``"request_sent"`` (the viewer's request is pending), ``"request_received"`` (the
+        other's request to the viewer is pending), ``"none"``. At most three queries.
+    """
+    if viewer_id == other_id:
+        return STATUS_SELF
+    if is_blocked_either_way(viewer_id, other_id):
+        return STATUS_BLOCKED
+    if are_friends(viewer_id, other_id):
+        return STATUS_FRIENDS
+    pending = (
+        FriendRequest.objects.filter(
+            Q(from_user_id=viewer_id, to_user_id=other_id) | Q(from_user_id=other_id, to_user_id=viewer_id),
+            status=FriendRequest.Status.PENDING,
+        )
+        .values_list("from_user_id", flat=True)
+        .first()
+    )
+    if pending is None:
+        return STATUS_NONE
+    return STATUS_REQUEST_SENT if pending == viewer_id else STATUS_REQUEST_RECEIVED
+
+
+def friends_count(user_id: int) -> int:
+    """Return how many active friends ``user_id`` has (suspended friends are not counted)."""
+    return get_user_model().objects.filter(id__in=friend_ids(user_id), is_active=True).count()
+
+
+def friends_of(user_id: int, *, viewer_id: int | None = None) -> QuerySet:
+    """Return ``user_id``'s active friends as a User QuerySet (unordered; the API paginates it).
+
+    Args:
+        user_id: whose friends.
+        viewer_id: when given, friends blocked either way by the viewer are left out.
+    """
+    users = get_user_model().objects.filter(id__in=friend_ids(user_id), is_active=True)
+    if viewer_id is not None and viewer_id != user_id:
+        users = users.exclude(id__in=blocked_ids(viewer_id))
+    return users
+
+
+def pending_requests(user_id: int, *, direction: str) -> QuerySet:
+    """Return pending friend requests of ``user_id`` with both users joined (no N+1).
+
+    Args:
+        direction: ``"incoming"`` (sent to the user) or ``"outgoing"`` (sent by the user).
+    Returns:
+        A FriendRequest QuerySet (unordered; the API paginates newest first) whose other party is
+        active.
+    Raises:
+        ValueError: ``direction`` is neither value.
+    """
+    requests = FriendRequest.objects.filter(status=FriendRequest.Status.PENDING).select_related(
+        "from_user", "to_user"
+    )
+    if direction == "incoming":
+        return requests.filter(to_user_id=user_id, from_user__is_active=True)
+    if direction == "outgoing":
+        return requests.filter(from_user_id=user_id, to_user__is_active=True)
+    raise ValueError(f"direction must be 'incoming' or 'outgoing', not {direction!r}")
+
+
+def blocks_made(user_id: int) -> QuerySet:
+    """Return the Blocks ``user_id`` made, with the blocked users joined (unordered)."""
+    return Block.objects.filter(blocker_id=user_id).select_related("blocked")

@@ -1,0 +1,132 @@
+"""Serializers of the posts API (API.md "Posts").
+
+Output: :class:`PostSerializer` (the post object every API embeds — the feed and hashtag
+pages reuse it), :class:`CommentSerializer`, :class:`ReportSerializer`. Input serializers
+validate bodies strictly: text must be a JSON string (numbers and booleans are refused, not
+converted), enums must be known values; errors are DRF's ``{"field": ["message"]}`` (400).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bellamy.accounts.api.serializers import StrictCharField, UserSerializer
+from posts.models import (
+    COMMENT_MAX_LENGTH,
+    POST_MAX_LENGTH,
+    REPORT_DETAILS_MAX_LENGTH,
+    Comment,
+    Post,
+    Report,
+)
+
+
+class PostSerializer(serializers.ModelSerializer):
+    """The post object: ``{id, author: user, content, visibility, hashtags: [name..],
+    mentions: [user..], created_at, edited_at, like_count, comment_count, liked_by_me, score}``.
+
+    Expects a post from :func:`posts.selectors.visible_posts` (author joined, hashtag and
+    mention links prefetched, ``liked_by_me`` and ``score`` annotated); a post without the
+    annotations serializes ``liked_by_me`` as false and ``score`` as null.
+    """
+
+    author = UserSerializer(read_only=True)
+    hashtags = serializers.SerializerMethodField()
+    mentions = serializers.SerializerMethodField()
+    liked_by_me = serializers.SerializerMethodField()
+    score = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Post
+        fields = (
+            "id",
+            "author",
+            "content",
+            "visibility",
+            "hashtags",
+            "mentions",
+            "created_at",
+            "edited_at",
+            "like_count",
+            "comment_count",
+            "liked_by_me",
+            "score",
+        )
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_hashtags(self, post: Post) -> list[str]:
+        return [link.hashtag.name for link in post.post_hashtags.all()]
+
+    @extend_schema_field(UserSerializer(many=True))
+    def get_mentions(self, post: Post) -> list[dict]:
+        return UserSerializer([link.user for link in post.post_mentions.all()], many=True).data
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_liked_by_me(self, post: Post) -> bool:
+        return bool(getattr(post, "liked_by_me", False))
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_score(self, post: Post) -> float | None:
+        return getattr(post, "score", None)
+
+
+class PostCreateSerializer(serializers.Serializer):
+    """Body of ``POST /api/Post/users/{userId}``: ``{content, visibility?}``."""
+
+    content = StrictCharField(max_length=POST_MAX_LENGTH, trim_whitespace=True)
+    visibility = serializers.ChoiceField(
+        choices=Post.Visibility.choices, default=Post.Visibility.PUBLIC
+    )
+
+
+class PostUpdateSerializer(serializers.Serializer):
+    """Body of ``PATCH /api/posts/{id}``: ``{content?, visibility?}``, at least one."""
+
+    content = StrictCharField(max_length=POST_MAX_LENGTH, trim_whitespace=True, required=False)
+    visibility = serializers.ChoiceField(choices=Post.Visibility.choices, required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Give at least one of content, visibility.")
+        return attrs
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    """The comment object: ``{id, post_id, author: user, content, created_at}``."""
+
+    post_id = serializers.IntegerField(read_only=True)
+    author = UserSerializer(read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ("id", "post_id", "author", "content", "created_at")
+        read_only_fields = fields
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    """Body of ``POST /api/posts/{id}/comments``: ``{content}`` (1..2,000 characters trimmed)."""
+
+    content = StrictCharField(max_length=COMMENT_MAX_LENGTH, trim_whitespace=True)
+
+
+class ReportSerializer(serializers.ModelSerializer):
+    """The report object: ``{id, post_id, reason, details, status, created_at}``."""
+
+    post_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Report
+        fields = ("id", "post_id", "reason", "details", "status", "created_at")
+        read_only_fields = fields
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    """Body of ``POST /api/posts/{id}/report``: ``{reason, details?}``."""
+
+    reason = serializers.ChoiceField(choices=Report.Reason.choices)
+    details = StrictCharField(
+        max_length=REPORT_DETAILS_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )

@@ -1,0 +1,278 @@
+"""Posts, hashtags, mentions, likes, comments and reports (the ``posts`` domain).
+
+Reads go through :mod:`posts.selectors` (the one place for visibility); writes through
+:mod:`posts.services`, which also publish the events. Deleted posts and comments are soft
+deleted (``deleted_at``): rows stay so that workers can remove their contributions
+idempotently, but no read path returns them.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from posts.parsing import HASHTAG_MAX_LENGTH
+
+#: Longest post content, in characters, after trimming (API.md).
+POST_MAX_LENGTH = 5000
+#: Longest comment content, in characters, after trimming.
+COMMENT_MAX_LENGTH = 2000
+#: Longest report ``details``.
+REPORT_DETAILS_MAX_LENGTH = 1000
+#: Longest reason a moderator gives for an action (the audit log).
+MODERATION_REASON_MAX_LENGTH = 1000
+
+
+class Post(models.Model):
+    """A user's post.
+
+    ``like_count`` and ``comment_count`` are denormalised counters kept by the services with
+    ``F()`` updates. ``moderation_state`` other than ``visible`` hides the post from everyone
+    but moderators; ``deleted_at`` hides it from everyone.
+    """
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        FRIENDS = "friends", "Friends"
+        PRIVATE = "private", "Private"
+
+    class ModerationState(models.TextChoices):
+        VISIBLE = "visible", "Visible"
+        HIDDEN = "hidden", "Hidden"
+        REMOVED = "removed", "Removed"
+
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts"
+    )
+    content = models.TextField()
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    like_count = models.PositiveIntegerField(default=0)
+    comment_count = models.PositiveIntegerField(default=0)
+    moderation_state = models.CharField(
+        max_length=10, choices=ModerationState.choices, default=ModerationState.VISIBLE
+    )
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    hashtags = models.ManyToManyField(
+        "posts.Hashtag", through="posts.PostHashtag", related_name="posts", blank=True
+    )
+    mentions = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="posts.PostMention",
+        related_name="mentioned_in_posts",
+        blank=True,
+    )
+
+    class Meta:
+        indexes = [
+            # A user's posts, newest first (GET /api/Post/users/{id}).
+            models.Index(
+                fields=["author", "-created_at", "-id"], name="posts_post_author_created"
+            ),
+            # Everyone's posts, newest first (feeds, hashtag pages).
+            models.Index(fields=["-created_at", "-id"], name="posts_post_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(visibility__in=["public", "friends", "private"]),
+                name="posts_post_visibility_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(moderation_state__in=["visible", "hidden", "removed"]),
+                name="posts_post_moderation_state_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Post {self.pk} by {self.author_id}"
+
+
+class Hashtag(models.Model):
+    """A hashtag; ``name`` is normalised (NFC, casefold, no ``#``): see :mod:`posts.parsing`."""
+
+    name = models.CharField(max_length=HASHTAG_MAX_LENGTH, unique=True)
+
+    def __str__(self) -> str:
+        return f"#{self.name}"
+
+
+class PostHashtag(models.Model):
+    """A hashtag used in a post (``Post.hashtags`` goes through it); ids follow text order."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_hashtags")
+    hashtag = models.ForeignKey(Hashtag, on_delete=models.CASCADE, related_name="post_hashtags")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["post", "hashtag"], name="posts_posthashtag_unique"),
+        ]
+
+
+class PostMention(models.Model):
+    """An existing, active user mentioned in a post (``Post.mentions`` goes through it)."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_mentions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_mentions"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["post", "user"], name="posts_postmention_unique"),
+        ]
+
+
+class Like(models.Model):
+    """``user`` likes ``post``; at most one per pair."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="likes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_likes"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["post", "user"], name="posts_like_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Like of post {self.post_id} by {self.user_id}"
+
+
+class Comment(models.Model):
+    """A comment on a post: 1..2,000 characters (trimmed); soft deleted."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_comments"
+    )
+    content = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # A post's comments, oldest first.
+            models.Index(fields=["post", "created_at", "id"], name="posts_comment_post_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on post {self.post_id}"
+
+
+class Report(models.Model):
+    """A user's report of a post for moderators; one open report per (post, reporter)."""
+
+    class Reason(models.TextChoices):
+        SPAM = "spam", "Spam"
+        ABUSE = "abuse", "Abuse"
+        HARASSMENT = "harassment", "Harassment"
+        MISINFORMATION = "misinformation", "Misinformation"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_reports"
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    details = models.TextField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="resolved_post_reports",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["post", "reporter"],
+                condition=Q(status="open"),
+                name="posts_report_one_open_per_reporter",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="posts_report_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} ({self.reason}) of post {self.post_id}"
+
+
+class ModerationAction(models.Model):
+    """The audit log: one row per moderation action that changed something (who, what, when,
+    why). Written only by :mod:`posts.moderation` and :mod:`bellamy.accounts.moderation`;
+    read-only in the admin. A repeated action that changes nothing records no row.
+
+    ``post``, ``report`` and ``target_user`` name the subject (a post action also names the
+    post's author as ``target_user``); the foreign keys are ``SET_NULL`` so the log outlives
+    its subjects and the moderator's account.
+    """
+
+    class Action(models.TextChoices):
+        POST_HIDE = "post_hide", "Hide post"
+        POST_REMOVE = "post_remove", "Remove post"
+        POST_RESTORE = "post_restore", "Restore post"
+        REPORT_RESOLVE = "report_resolve", "Resolve report"
+        REPORT_DISMISS = "report_dismiss", "Dismiss report"
+        USER_SUSPEND = "user_suspend", "Suspend user"
+        USER_UNSUSPEND = "user_unsuspend", "Unsuspend user"
+
+    moderator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="moderation_actions",
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    post = models.ForeignKey(
+        Post, on_delete=models.SET_NULL, null=True, blank=True, related_name="moderation_actions"
+    )
+    report = models.ForeignKey(
+        Report, on_delete=models.SET_NULL, null=True, blank=True, related_name="moderation_actions"
+    )
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="moderation_actions_received",
+    )
+    reason = models.TextField(max_length=MODERATION_REASON_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="posts_modaction_created"),
+            models.Index(fields=["action", "-created_at"], name="posts_modaction_action"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    action__in=[
+                        "post_hide", "post_remove", "post_restore", "report_resolve",
+                        "report_dismiss", "user_suspend", "user_unsuspend",
+                    ]
+                ),
+                name="posts_modaction_action_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} by {self.moderator_id} at {self.created_at:%Y-%m-%d %H:%M}"

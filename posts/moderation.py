@@ -1,0 +1,236 @@
+"""Moderation services of the ``posts`` domain: hide, remove and restore posts; resolve and
+dismiss reports. Called by the admin actions (``posts/admin.py``), so events fire exactly as
+they would from any other caller.
+
+Every service:
+
+- checks the actor (:func:`check_moderator`): an active staff user with ``posts.view_post``
+  (:func:`posts.selectors.is_moderator`) or an active superuser, who also holds the
+  permission of the action (``posts.change_post`` / ``posts.change_report``); otherwise
+  :class:`django.core.exceptions.PermissionDenied`;
+- runs in one ``transaction.atomic()`` with the subject's row locked (``SELECT … FOR
+  UPDATE``), so two moderators acting at once serialise;
+- records one :class:`posts.models.ModerationAction` (the audit log) and, for post state
+  changes, publishes ``post.moderated`` through the outbox in the same transaction;
+- is a no-op when the subject is already in the target state: nothing is written, no event
+  is published, and ``None`` is returned.
+
+Event: ``post.moderated`` key = post author id, data ``{post_id, author_id, action,
+moderator_id}`` with ``action`` one of ``"hide"``, ``"remove"``, ``"restore"``, actor = the
+moderator. The feed, trends, scoring and notification workers react to it (routing table).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from bellamy.events.services import publish
+from posts.models import MODERATION_REASON_MAX_LENGTH, ModerationAction, Post, Report
+from posts.selectors import is_moderator
+
+#: The name of the group that makes a staff user a moderator (``manage.py setup_moderators``).
+MODERATORS_GROUP = "moderators"
+
+#: Exactly the permissions of the ``moderators`` group, as ``(app_label, codename)``:
+#: see posts and reports and act on them, see comments and users, suspend users, read the
+#: audit log. Nothing else (no add/delete, no groups, no user edits). The data migration
+#: ``posts/migrations/0003_moderators_group.py`` freezes the same list.
+MODERATOR_PERMISSIONS: tuple[tuple[str, str], ...] = (
+    ("posts", "view_post"),
+    ("posts", "change_post"),
+    ("posts", "view_comment"),
+    ("posts", "view_report"),
+    ("posts", "change_report"),
+    ("posts", "view_moderationaction"),
+    ("accounts", "view_user"),
+    ("accounts", "suspend_user"),
+)
+
+#: The custom permission that allows suspending users (created by the data migration; it
+#: belongs to the ``accounts.User`` content type).
+SUSPEND_PERMISSION = ("accounts", "suspend_user", "Can suspend and unsuspend users")
+
+_POST_EVENT_ACTION = {
+    Post.ModerationState.HIDDEN: ("hide", ModerationAction.Action.POST_HIDE),
+    Post.ModerationState.REMOVED: ("remove", ModerationAction.Action.POST_REMOVE),
+    Post.ModerationState.VISIBLE: ("restore", ModerationAction.Action.POST_RESTORE),
+}
+
+
+def check_moderator(user, permission: str) -> None:
+    """Raise unless ``user`` may moderate with ``permission``.
+
+    Args:
+        user: the acting user.
+        permission: ``"app_label.codename"``, e.g. ``"posts.change_post"``.
+    Raises:
+        PermissionDenied: ``user`` is not a moderator (an active staff user with
+            ``posts.view_post``, or an active superuser) or lacks ``permission``.
+    """
+    allowed = bool(
+        getattr(user, "is_authenticated", False)
+        and user.is_active
+        and (user.is_superuser or is_moderator(user))
+        and user.has_perm(permission)
+    )
+    if not allowed:
+        raise PermissionDenied(f"Only moderators with {permission} may do this.")
+
+
+def clean_reason(reason: str) -> str:
+    """Return ``reason`` trimmed.
+
+    Raises:
+        ValidationError: the reason is empty or longer than
+            :data:`posts.models.MODERATION_REASON_MAX_LENGTH` characters.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("A reason is required.", code="reason_required")
+    if len(reason) > MODERATION_REASON_MAX_LENGTH:
+        raise ValidationError(
+            f"The reason is longer than {MODERATION_REASON_MAX_LENGTH} characters.", code="reason_too_long"
+        )
+    return reason
+
+
+def _close_open_reports(post_id: int, moderator) -> int:
+    """Resolve every open report of post ``post_id`` (by ``moderator``, now). Returns how many."""
+    return Report.objects.filter(post_id=post_id, status=Report.Status.OPEN).update(
+        status=Report.Status.RESOLVED, resolved_at=timezone.now(), resolved_by=moderator
+    )
+
+
+def _post_set_state(*, post: Post, moderator, reason: str, state: str) -> ModerationAction | None:
+    check_moderator(moderator, "posts.change_post")
+    reason = clean_reason(reason)
+    event_action, audit_action = _POST_EVENT_ACTION[state]
+    with transaction.atomic():
+        locked = Post.objects.select_for_update().get(pk=post.pk)
+        if locked.moderation_state == state:
+            post.moderation_state = state
+            return None
+        locked.moderation_state = state
+        locked.save(update_fields=["moderation_state"])
+        if state != Post.ModerationState.VISIBLE:
+            _close_open_reports(locked.pk, moderator)
+        action = ModerationAction.objects.create(
+            moderator=moderator, action=audit_action, post=locked, target_user_id=locked.author_id, reason=reason
+        )
+        publish(
+            "post.moderated",
+            key=locked.author_id,
+            actor_id=moderator.pk,
+            data={
+                "post_id": locked.pk,
+                "author_id": locked.author_id,
+                "action": event_action,
+                "moderator_id": moderator.pk,
+            },
+        )
+    post.moderation_state = state
+    return action
+
+
+def post_hide(*, post: Post, moderator, reason: str) -> ModerationAction | None:
+    """Hide ``post`` (``moderation_state="hidden"``): only moderators see it anywhere; its
+    open reports are resolved by ``moderator``.
+
+    Args:
+        post: any post (deleted ones too); its ``moderation_state`` attribute is updated.
+        moderator: the acting moderator (needs ``posts.change_post``).
+        reason: why (1..1,000 characters after trimming), kept in the audit log.
+    Returns:
+        The audit row, or ``None`` when the post was already hidden (no-op, no event).
+    Raises:
+        PermissionDenied: ``moderator`` may not moderate posts.
+        ValidationError: empty or over-long ``reason``.
+    Events:
+        ``post.moderated`` key=author id, data ``{post_id, author_id, action: "hide",
+        moderator_id}``, actor=moderator.
+    """
+    return _post_set_state(post=post, moderator=moderator, reason=reason, state=Post.ModerationState.HIDDEN)
+
+
+def post_remove(*, post: Post, moderator, reason: str) -> ModerationAction | None:
+    """Remove ``post`` (``moderation_state="removed"``); like :func:`post_hide` but final in
+    intent (a restore is still possible). Open reports are resolved by ``moderator``.
+
+    Returns:
+        The audit row, or ``None`` when the post was already removed.
+    Raises:
+        PermissionDenied, ValidationError: as :func:`post_hide`.
+    Events:
+        ``post.moderated`` with ``action: "remove"``.
+    """
+    return _post_set_state(post=post, moderator=moderator, reason=reason, state=Post.ModerationState.REMOVED)
+
+
+def post_restore(*, post: Post, moderator, reason: str) -> ModerationAction | None:
+    """Make a hidden or removed ``post`` visible again (its reports stay as they are).
+
+    Returns:
+        The audit row, or ``None`` when the post was already visible.
+    Raises:
+        PermissionDenied, ValidationError: as :func:`post_hide`.
+    Events:
+        ``post.moderated`` with ``action: "restore"``.
+    """
+    return _post_set_state(post=post, moderator=moderator, reason=reason, state=Post.ModerationState.VISIBLE)
+
+
+def _report_close(*, report: Report, moderator, reason: str, status: str) -> ModerationAction | None:
+    check_moderator(moderator, "posts.change_report")
+    reason = clean_reason(reason)
+    audit_action = (
+        ModerationAction.Action.REPORT_RESOLVE
+        if status == Report.Status.RESOLVED
+        else ModerationAction.Action.REPORT_DISMISS
+    )
+    with transaction.atomic():
+        locked = Report.objects.select_for_update().get(pk=report.pk)
+        if locked.status == status:
+            return None
+        locked.status = status
+        locked.resolved_at = timezone.now()
+        locked.resolved_by = moderator
+        locked.save(update_fields=["status", "resolved_at", "resolved_by"])
+        action = ModerationAction.objects.create(
+            moderator=moderator,
+            action=audit_action,
+            report=locked,
+            post_id=locked.post_id,
+            target_user_id=locked.reporter_id,
+            reason=reason,
+        )
+    report.status, report.resolved_at, report.resolved_by = locked.status, locked.resolved_at, moderator
+    return action
+
+
+def report_resolve(*, report: Report, moderator, reason: str) -> ModerationAction | None:
+    """Mark ``report`` resolved (the moderator acted on it, or decided it was handled):
+    ``status="resolved"``, ``resolved_at``=now, ``resolved_by``=moderator. A dismissed report
+    may be resolved (a decision corrected); the post itself is not changed.
+
+    Args:
+        report: the report; its fields are updated in place.
+        moderator: the acting moderator (needs ``posts.change_report``).
+        reason: 1..1,000 characters after trimming.
+    Returns:
+        The audit row (``report``, ``post`` and ``target_user`` = the reporter), or ``None``
+        when the report was already resolved.
+    Raises:
+        PermissionDenied: ``moderator`` may not handle reports.
+        ValidationError: empty or over-long ``reason``.
+    Events:
+        None (reports are internal to moderation).
+    """
+    return _report_close(report=report, moderator=moderator, reason=reason, status=Report.Status.RESOLVED)
+
+
+def report_dismiss(*, report: Report, moderator, reason: str) -> ModerationAction | None:
+    """Mark ``report`` dismissed (nothing wrong with the post); as :func:`report_resolve` with
+    ``status="dismissed"``. Returns ``None`` when it was already dismissed. Events: none."""
+    return _report_close(report=report, moderator=moderator, reason=reason, status=Report.Status.DISMISSED)

@@ -1,0 +1,152 @@
+"""Reads of the ``posts`` domain — the ONE place where post visibility is decided.
+
+Every read path (this app's API, the feed, hashtag pages, notifications) starts from
+:func:`visible_posts`, so a rule changed here changes everywhere:
+
+- deleted posts (``deleted_at`` set) are never returned;
+- posts whose ``moderation_state`` is not ``visible`` are returned to moderators only
+  (staff users with the ``posts.view_post`` permission);
+- posts of a user the viewer blocked, or who blocked the viewer, are never returned;
+- ``public`` posts are returned to any signed-in viewer, ``friends`` posts to the author and
+  the author's friends, ``private`` posts to the author only.
+
+Anonymous viewers see nothing. The friend and block checks are SQL subqueries built by
+:mod:`graph.selectors`, so a page of posts costs a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+
+from graph import selectors as graph_selectors
+from posts.models import Comment, Like, Post, PostHashtag, PostMention
+
+
+def is_moderator(viewer) -> bool:
+    """True when ``viewer`` may see hidden and removed posts: an active staff user with the
+    ``posts.view_post`` permission (superusers have every permission)."""
+    return bool(
+        getattr(viewer, "is_authenticated", False)
+        and viewer.is_active
+        and viewer.is_staff
+        and viewer.has_perm("posts.view_post")
+    )
+
+
+def annotate_score(queryset: QuerySet[Post]) -> QuerySet[Post]:
+    """Annotate ``score`` (float or ``None``): the post's relevance from the scoring worker.
+
+    Read through the reverse one-to-one ``content_score`` that ``feed.ContentScore``
+    declares (a LEFT JOIN; ``None`` until the post is scored). ``posts`` names the relation
+    only, it never imports ``feed`` (ARCHITECTURE.md §10).
+    """
+    return queryset.annotate(score=F("content_score__score"))
+
+
+def with_post_details(queryset: QuerySet[Post], viewer) -> QuerySet[Post]:
+    """Return ``queryset`` ready for :class:`posts.api.serializers.PostSerializer`.
+
+    Adds ``select_related("author")``, annotations ``liked_by_me`` (bool, an ``EXISTS``
+    subquery for ``viewer``) and ``score`` (:func:`annotate_score`), and prefetches the
+    hashtag and mention links in text order (``post_hashtags`` with ``hashtag``,
+    ``post_mentions`` with ``user``). Serializing any number of posts then costs the main
+    query plus two prefetch queries.
+    """
+    viewer_id = viewer.pk if getattr(viewer, "is_authenticated", False) else None
+    queryset = queryset.select_related("author").annotate(
+        liked_by_me=Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id))
+    )
+    return annotate_score(queryset).prefetch_related(
+        Prefetch(
+            "post_hashtags",
+            queryset=PostHashtag.objects.select_related("hashtag").order_by("id"),
+        ),
+        Prefetch(
+            "post_mentions",
+            queryset=PostMention.objects.select_related("user").order_by("id"),
+        ),
+    )
+
+
+def visible_posts(viewer, *, details: bool = True) -> QuerySet[Post]:
+    """Return every post ``viewer`` may see (rules in the module docstring), unordered.
+
+    Args:
+        viewer: a user, or ``AnonymousUser`` (who sees nothing).
+        details: when true (the default) the queryset is prepared for serialization by
+            :func:`with_post_details`; pass ``False`` for a bare queryset to filter,
+            count or use as a subquery (``.values("id")``).
+    Returns:
+        A ``QuerySet[Post]``; callers order it (``"-created_at", "-id"`` for newest first).
+    """
+    if not getattr(viewer, "is_authenticated", False):
+        return Post.objects.none()
+    queryset = Post.objects.filter(deleted_at__isnull=True)
+    if not is_moderator(viewer):
+        queryset = queryset.filter(moderation_state=Post.ModerationState.VISIBLE)
+    queryset = queryset.exclude(author_id__in=graph_selectors.blocked_ids(viewer.pk)).filter(
+        Q(author_id=viewer.pk)
+        | Q(visibility=Post.Visibility.PUBLIC)
+        | Q(
+            visibility=Post.Visibility.FRIENDS,
+            author_id__in=graph_selectors.friend_ids(viewer.pk),
+        )
+    )
+    return with_post_details(queryset, viewer) if details else queryset
+
+
+def post_for_viewer(viewer, post_id: int) -> Post:
+    """Return post ``post_id`` prepared for serialization, if ``viewer`` may see it.
+
+    Raises:
+        Post.DoesNotExist: no such post, or ``viewer`` may not see it (the API answers 404
+            either way, never revealing that the post exists).
+    """
+    return visible_posts(viewer).get(pk=post_id)
+
+
+def user_posts(viewer, user_id: int) -> QuerySet[Post]:
+    """Return the posts of user ``user_id`` that ``viewer`` may see, newest first
+    (``-created_at, -id``), prepared for serialization.
+
+    Raises:
+        django.contrib.auth.get_user_model().DoesNotExist: no such user, or the user and
+            ``viewer`` block each other in either direction (the API answers 404).
+    """
+    user_model = get_user_model()
+    if not user_model.objects.filter(pk=user_id).exists():
+        raise user_model.DoesNotExist(f"No user {user_id}.")
+    if viewer.pk != user_id and graph_selectors.is_blocked_either_way(viewer.pk, user_id):
+        raise user_model.DoesNotExist(f"No user {user_id}.")
+    return visible_posts(viewer).filter(author_id=user_id).order_by("-created_at", "-id")
+
+
+def post_comments(viewer, post_id: int) -> QuerySet[Comment]:
+    """Return the live comments of post ``post_id``, oldest first (``created_at, id``), with
+    their authors; comments by users blocked either way with ``viewer`` are left out.
+
+    Raises:
+        Post.DoesNotExist: ``viewer`` may not see the post (404).
+    """
+    if not visible_posts(viewer, details=False).filter(pk=post_id).exists():
+        raise Post.DoesNotExist(f"No visible post {post_id}.")
+    return (
+        Comment.objects.filter(post_id=post_id, deleted_at__isnull=True)
+        .exclude(author_id__in=graph_selectors.blocked_ids(viewer.pk))
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+def comment_for_viewer(viewer, comment_id: int) -> Comment:
+    """Return live comment ``comment_id`` with ``post`` and ``author`` loaded, if ``viewer``
+    may see its post.
+
+    Raises:
+        Comment.DoesNotExist: no such live comment, or ``viewer`` may not see its post (404).
+    """
+    visible = visible_posts(viewer, details=False).values("pk")
+    return Comment.objects.select_related("post", "author").get(
+        pk=comment_id, deleted_at__isnull=True, post_id__in=visible
+    )

@@ -1,0 +1,332 @@
+"""Writes of the ``posts`` domain: posts, likes, comments, reports.
+
+Every service runs in one ``transaction.atomic()`` and publishes its events through the outbox
+(:func:`bellamy.events.services.publish`) after the write, in the same transaction, so a
+rolled-back write publishes nothing. Post events are keyed by the post author's id, so one
+author's events stay ordered.
+
+Callers (views, admin actions, tasks) check *visibility* first with :mod:`posts.selectors`
+(an invisible post is a 404); the services check *authorship* and raise
+:class:`rest_framework.exceptions.APIException` subclasses carrying the API status and
+machine ``code``, so views let them propagate.
+
+Counters (``Post.like_count``, ``Post.comment_count``) change only here, with ``F()``
+expressions, in the transaction that adds or removes the like or comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Lower
+from django.utils import timezone
+from rest_framework import status
+from rest_framework.exceptions import APIException, PermissionDenied
+
+from bellamy.events.services import publish
+from posts.models import Comment, Hashtag, Like, Post, PostHashtag, PostMention, Report
+from posts.parsing import extract_hashtags, extract_mentions
+
+
+class AlreadyReported(APIException):
+    """409: the reporter already has an open report of this post."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "You have already reported this post; moderators will review it."
+    default_code = "already_reported"
+
+
+class CannotReportOwnPost(APIException):
+    """400: a user tried to report their own post."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "You cannot report your own post."
+    default_code = "own_post"
+
+
+def rfc3339(moment: datetime) -> str:
+    """Return ``moment`` as an RFC 3339 UTC string ending in ``Z`` (as the API renders it)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def resolve_mentions(names: Iterable[str]) -> list[int]:
+    """Return the ids of the existing, active users named in ``names`` (case-insensitive),
+    in the order of ``names``; unknown and suspended names are dropped. One query."""
+    names = [name.lower() for name in names]
+    if not names:
+        return []
+    found = dict(
+        get_user_model()
+        .objects.annotate(username_lower=Lower("username"))
+        .filter(username_lower__in=names, is_active=True)
+        .values_list("username_lower", "id")
+    )
+    return [found[name] for name in names if name in found]
+
+
+def _link_hashtags(post: Post, names: list[str]) -> None:
+    """Create the missing ``Hashtag`` rows and link ``names`` to ``post`` in text order."""
+    if not names:
+        return
+    Hashtag.objects.bulk_create([Hashtag(name=name) for name in names], ignore_conflicts=True)
+    ids = dict(Hashtag.objects.filter(name__in=names).values_list("name", "id"))
+    PostHashtag.objects.bulk_create([PostHashtag(post=post, hashtag_id=ids[name]) for name in names])
+
+
+def _link_mentions(post: Post, user_ids: list[int]) -> None:
+    """Link the mentioned users to ``post`` in text order."""
+    PostMention.objects.bulk_create([PostMention(post=post, user_id=uid) for uid in user_ids])
+
+
+def _parse_and_link(post: Post) -> tuple[list[str], list[int]]:
+    """(Re)build ``post``'s hashtag and mention links from its content.
+
+    Returns:
+        ``(hashtags, mention_ids)`` as published in ``post.created`` / ``post.updated``.
+    """
+    hashtags = extract_hashtags(post.content)
+    mention_ids = resolve_mentions(extract_mentions(post.content))
+    _link_hashtags(post, hashtags)
+    _link_mentions(post, mention_ids)
+    return hashtags, mention_ids
+
+
+def post_create(*, author, content: str, visibility: str = Post.Visibility.PUBLIC) -> Post:
+    """Create a post by ``author`` and link its hashtags and mentioned users.
+
+    Args:
+        author: the (active) user posting.
+        content: 1..5,000 characters after trimming (validated by the API serializer;
+            stored trimmed).
+        visibility: ``"public"``, ``"friends"`` or ``"private"``.
+    Returns:
+        The new :class:`Post`.
+    Events:
+        ``post.created`` key=author id, data ``{post_id, author_id, visibility, hashtags:
+        [normalised names], mention_ids: [ids of existing active users, text order],
+        created_at: RFC 3339}``, actor=author.
+    """
+    with transaction.atomic():
+        post = Post.objects.create(author=author, content=content.strip(), visibility=visibility)
+        hashtags, mention_ids = _parse_and_link(post)
+        publish(
+            "post.created",
+            key=author.pk,
+            actor_id=author.pk,
+            data={
+                "post_id": post.pk,
+                "author_id": author.pk,
+                "visibility": post.visibility,
+                "hashtags": hashtags,
+                "mention_ids": mention_ids,
+                "created_at": rfc3339(post.created_at),
+            },
+        )
+    return post
+
+
+def _check_author(post: Post, user) -> None:
+    if post.author_id != user.pk:
+        raise PermissionDenied("Only the author can change this post.", code="not_author")
+
+
+def post_update(*, post: Post, user, content: str | None = None, visibility: str | None = None) -> Post:
+    """Edit ``post``: new content (hashtags and mentions re-parsed) and/or visibility; sets
+    ``edited_at``.
+
+    Args:
+        post: a post ``user`` can see.
+        user: who edits; must be the author.
+        content: new content (trimmed), or ``None`` to keep it.
+        visibility: new visibility, or ``None`` to keep it.
+    Returns:
+        ``post``, saved.
+    Raises:
+        PermissionDenied: ``user`` is not the author (403, code ``not_author``).
+    Events:
+        ``post.updated`` key=author id, data ``{post_id, author_id, visibility, hashtags,
+        mention_ids}`` (the values after the edit), actor=user.
+    """
+    _check_author(post, user)
+    with transaction.atomic():
+        fields = ["edited_at"]
+        if content is not None:
+            post.content = content.strip()
+            fields.append("content")
+        if visibility is not None:
+            post.visibility = visibility
+            fields.append("visibility")
+        post.edited_at = timezone.now()
+        post.save(update_fields=fields)
+        if content is not None:
+            PostHashtag.objects.filter(post=post).delete()
+            PostMention.objects.filter(post=post).delete()
+            hashtags, mention_ids = _parse_and_link(post)
+        else:
+            hashtags = list(
+                PostHashtag.objects.filter(post=post).order_by("id").values_list("hashtag__name", flat=True)
+            )
+            mention_ids = list(
+                PostMention.objects.filter(post=post).order_by("id").values_list("user_id", flat=True)
+            )
+        publish(
+            "post.updated",
+            key=post.author_id,
+            actor_id=user.pk,
+            data={
+                "post_id": post.pk,
+                "author_id": post.author_id,
+                "visibility": post.visibility,
+                "hashtags": hashtags,
+                "mention_ids": mention_ids,
+            },
+        )
+    return post
+
+
+def post_delete(*, post: Post, user) -> None:
+    """Soft delete ``post`` (sets ``deleted_at``); it disappears from every read path.
+
+    Raises:
+        PermissionDenied: ``user`` is not the author (403, code ``not_author``).
+    Events:
+        ``post.deleted`` key=author id, data ``{post_id, author_id}``, actor=user; nothing
+        when the post was already deleted.
+    """
+    _check_author(post, user)
+    with transaction.atomic():
+        updated = Post.objects.filter(pk=post.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+        if not updated:
+            return
+        publish(
+            "post.deleted",
+            key=post.author_id,
+            actor_id=user.pk,
+            data={"post_id": post.pk, "author_id": post.author_id},
+        )
+
+
+def post_like(*, post: Post, user) -> tuple[Like, bool]:
+    """Like ``post`` as ``user`` (idempotent; authors may like their own posts).
+
+    Returns:
+        ``(like, created)``; ``created`` is False when ``user`` already liked the post.
+    Events:
+        ``post.liked`` key=post author id, data ``{post_id, author_id (the post's author),
+        user_id (the liker)}``, actor=user — only when ``created``.
+    """
+    with transaction.atomic():
+        like, created = Like.objects.get_or_create(post=post, user=user)
+        if created:
+            Post.objects.filter(pk=post.pk).update(like_count=F("like_count") + 1)
+            publish(
+                "post.liked",
+                key=post.author_id,
+                actor_id=user.pk,
+                data={"post_id": post.pk, "author_id": post.author_id, "user_id": user.pk},
+            )
+    return like, created
+
+
+def post_unlike(*, post: Post, user) -> bool:
+    """Remove ``user``'s like of ``post`` (idempotent).
+
+    Returns:
+        True when a like was removed, False when there was none.
+    Events:
+        ``post.unliked`` key=post author id, data ``{post_id, author_id, user_id}``,
+        actor=user — only when a like was removed.
+    """
+    with transaction.atomic():
+        deleted, _ = Like.objects.filter(post=post, user=user).delete()
+        if not deleted:
+            return False
+        Post.objects.filter(pk=post.pk).update(like_count=F("like_count") - 1)
+        publish(
+            "post.unliked",
+            key=post.author_id,
+            actor_id=user.pk,
+            data={"post_id": post.pk, "author_id": post.author_id, "user_id": user.pk},
+        )
+    return True
+
+
+def comment_create(*, post: Post, author, content: str) -> Comment:
+    """Comment on ``post`` (which ``author`` can see).
+
+    Args:
+        content: 1..2,000 characters after trimming (validated by the API serializer; stored
+            trimmed). ``@username`` mentions of existing active users are resolved for the event.
+    Returns:
+        The new :class:`Comment`.
+    Events:
+        ``comment.created`` key=post author id, data ``{comment_id, post_id, author_id (the
+        post's author), user_id (the commenter), mention_ids}``, actor=author.
+    """
+    with transaction.atomic():
+        comment = Comment.objects.create(post=post, author=author, content=content.strip())
+        Post.objects.filter(pk=post.pk).update(comment_count=F("comment_count") + 1)
+        publish(
+            "comment.created",
+            key=post.author_id,
+            actor_id=author.pk,
+            data={
+                "comment_id": comment.pk,
+                "post_id": post.pk,
+                "author_id": post.author_id,
+                "user_id": author.pk,
+                "mention_ids": resolve_mentions(extract_mentions(comment.content)),
+            },
+        )
+    return comment
+
+
+def comment_delete(*, comment: Comment, user) -> None:
+    """Soft delete ``comment`` (sets ``deleted_at``) and decrement the post's counter.
+
+    Raises:
+        PermissionDenied: ``user`` is neither the comment's author nor the post's author
+            (403, code ``not_allowed``).
+    Events:
+        None (no ``comment.deleted`` type is registered).
+    """
+    if user.pk not in (comment.author_id, comment.post.author_id):
+        raise PermissionDenied(
+            "Only the comment's author or the post's author can delete it.", code="not_allowed"
+        )
+    with transaction.atomic():
+        updated = Comment.objects.filter(pk=comment.pk, deleted_at__isnull=True).update(
+            deleted_at=timezone.now()
+        )
+        if updated:
+            Post.objects.filter(pk=comment.post_id).update(comment_count=F("comment_count") - 1)
+
+
+def report_create(*, post: Post, reporter, reason: str, details: str = "") -> Report:
+    """Report ``post`` to the moderators.
+
+    Args:
+        reason: one of ``Report.Reason`` (spam, abuse, harassment, misinformation, other).
+        details: up to 1,000 characters (trimmed).
+    Returns:
+        The new open :class:`Report`.
+    Raises:
+        CannotReportOwnPost: ``reporter`` is the post's author (400, code ``own_post``).
+        AlreadyReported: ``reporter`` has an open report of ``post`` (409, code
+            ``already_reported``), also when a concurrent request won the race.
+    Events:
+        None (moderation events come with the moderation workflow).
+    """
+    if post.author_id == reporter.pk:
+        raise CannotReportOwnPost()
+    try:
+        with transaction.atomic():
+            return Report.objects.create(
+                post=post, reporter=reporter, reason=reason, details=(details or "").strip()
+            )
+    except IntegrityError:
+        raise AlreadyReported() from None
