@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "feed",
     "notifications",
     "trends",
+    "bellamy.analytics",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "events.relay_outbox_task", "schedule": 5.0},
     "prune-outbox": {"task": "events.prune_outbox_task", "schedule": 3600.0},
+    "recompute-content-scores": {
+        "task": "feed.recompute_recent_scores_task", "schedule": 600.0, "options": {"queue": "scoring"},
+    },
+    "recompute-trends": {"task": "trends.recompute_trends_task", "schedule": 300.0, "options": {"queue": "trends"}},
 }
 CELERY_TIMEZONE = "UTC"
 

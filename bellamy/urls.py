@@ -15,6 +15,10 @@ urlpatterns = [
     path("api/", include("bellamy.accounts.api.urls")),
     path("api/", include("graph.api.urls")),
     path("api/", include("posts.api.urls")),
+    path("api/", include("feed.api.urls")),
+    path("api/", include("trends.api.urls")),
+    path("api/", include("notifications.api.urls")),
+    path("api/", include("bellamy.analytics.api.urls")),
 ]
 
 handler404 = "bellamy.api.exceptions.not_found"

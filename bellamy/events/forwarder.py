@@ -21,6 +21,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from bellamy.events.backends.kafka import ensure_topics
 from bellamy.events.dispatch import dispatch
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EnvelopeDecodeError
@@ -90,6 +91,9 @@ class Forwarder:
             heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
             max_poll_records=max_poll_records,
         )
+        # Create missing topics first: a subscription to a topic that does not exist yet is
+        # only noticed at the next metadata refresh (minutes), delaying the first events.
+        ensure_topics(bootstrap_servers, [*all_topics(prefix=topic_prefix), self.dead_letter_topic])
         self.consumer.subscribe(topics=all_topics(prefix=topic_prefix), listener=_Listener(self))
         self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id=f"{group_id}-dlq")
 

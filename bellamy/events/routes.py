@@ -60,7 +60,17 @@ TREND_ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------
-DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {}
+_INVALIDATE = Route("feed.invalidate_feeds_task", "default")
+DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
+    "post.created": (_INVALIDATE, Route("feed.push_post_created_task", "default")),
+    "post.updated": (_INVALIDATE,),
+    "post.deleted": (_INVALIDATE,),
+    "post.moderated": (_INVALIDATE,),
+    "content_score.updated": (_INVALIDATE,),
+    "friendship.accepted": (_INVALIDATE,),
+    "friendship.removed": (_INVALIDATE,),
+    "user.blocked": (_INVALIDATE,),
+}
 
 
 def merge(*tables: dict[str, tuple[Route, ...]]) -> dict[str, tuple[Route, ...]]:

@@ -1,0 +1,81 @@
+"""Tasks of the scoring worker (queue ``scoring``): thin wrappers around :mod:`feed.services`.
+
+Event tasks are registered with :func:`bellamy.events.idempotency.event_task` (one run per
+event id) and routed in ``bellamy/events/routes.py`` (``SCORING_ROUTES``). Each recomputes
+the score of the event's ``post_id`` from the database, so even a repeat would be harmless.
+"""
+
+from __future__ import annotations
+
+from bellamy.celery import app
+from bellamy.events.envelope import Envelope
+from bellamy.events.idempotency import event_task
+from feed import services
+from feed.invalidation import feed_invalidate_for_event, post_created_push
+
+
+def _refresh(envelope: Envelope) -> float | None:
+    """Rescore ``envelope.data["post_id"]``; returns the new score (None: post gone)."""
+    row = services.content_score_refresh(post_id=int(envelope.data["post_id"]))
+    return row.score if row else None
+
+
+@event_task("feed.post_created_task")
+def post_created_task(envelope: Envelope) -> float | None:
+    """``post.created`` → first score of the post (publishes nothing)."""
+    return _refresh(envelope)
+
+
+@event_task("feed.post_liked_task")
+def post_liked_task(envelope: Envelope) -> float | None:
+    """``post.liked`` → rescore; may publish ``content_score.updated``."""
+    return _refresh(envelope)
+
+
+@event_task("feed.post_unliked_task")
+def post_unliked_task(envelope: Envelope) -> float | None:
+    """``post.unliked`` → rescore; may publish ``content_score.updated``."""
+    return _refresh(envelope)
+
+
+@event_task("feed.comment_created_task")
+def comment_created_task(envelope: Envelope) -> float | None:
+    """``comment.created`` → rescore; may publish ``content_score.updated``."""
+    return _refresh(envelope)
+
+
+@event_task("feed.post_deleted_task")
+def post_deleted_task(envelope: Envelope) -> float | None:
+    """``post.deleted`` → score 0.0; publishes ``content_score.updated`` if it was positive."""
+    return _refresh(envelope)
+
+
+@event_task("feed.post_moderated_task")
+def post_moderated_task(envelope: Envelope) -> float | None:
+    """``post.moderated`` → score 0.0 when hidden/removed, restored when made visible again."""
+    return _refresh(envelope)
+
+
+@app.task(name="feed.recompute_recent_scores_task")
+def recompute_recent_scores_task(batch_size: int = 500, max_batches: int = 20) -> int:
+    """Beat task: rescore posts inside the decay window, bounded (see
+    :func:`feed.services.content_scores_recompute_recent`). Returns the number rescored."""
+    return services.content_scores_recompute_recent(batch_size=batch_size, max_batches=max_batches)
+
+
+# --- feed cache invalidation and real-time pushes (queue ``default``) ---------------------------
+
+@event_task("feed.invalidate_feeds_task")
+def invalidate_feeds_task(envelope: Envelope) -> list[int]:
+    """Any event that changes feeds → bump the affected viewers' feed versions and push
+    ``feed.updated`` to those online (:func:`feed.invalidation.feed_invalidate_for_event`).
+    Returns the user ids invalidated."""
+    return feed_invalidate_for_event(event_type=envelope.type, data=envelope.data)
+
+
+@event_task("feed.push_post_created_task")
+def push_post_created_task(envelope: Envelope) -> int:
+    """``post.created`` → push ``{"type": "post.created"}`` to the author's online friends.
+    Returns how many were online."""
+    data = envelope.data
+    return post_created_push(post_id=data["post_id"], author_id=data["author_id"], visibility=data["visibility"])

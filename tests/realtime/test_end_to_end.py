@@ -1,0 +1,75 @@
+"""End to end on the production stack: post → outbox → Kafka → forwarder → Celery worker →
+MongoDB notification store → Channels → the friend's real WebSocket."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+import websockets
+from django.db import connection
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tests.conftest import service_unavailable
+from tests.live_stack import LiveStack
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.fixture
+def live_stack():
+    stack = LiveStack(database_url=database_url())
+    try:
+        stack.start()
+    except RuntimeError as exc:
+        stack.stop()
+        service_unavailable("the production stack", exc)
+    yield stack
+    stack.stop()
+
+
+async def receive_until(socket, wanted: str, timeout: float) -> tuple[dict, list[str]]:
+    """Read messages until one of type ``wanted``; return it and the types seen before."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(await asyncio.wait_for(socket.recv(), timeout=max(0.01, deadline - time.monotonic())))
+        if message["type"] == wanted:
+            return message, seen
+        seen.append(message["type"])
+
+
+def test_friend_receives_notification_created_within_5_seconds(live_stack, user_factory, befriend):
+    alice, bob, carol = user_factory(username="alice"), user_factory(username="bob"), user_factory(username="carol")
+    befriend(alice, bob)
+    ws_url = live_stack.base_url.replace("http://", "ws://") + "/ws/"
+
+    async def scenario():
+        async with websockets.connect(f"{ws_url}?token={AccessToken.for_user(bob)}") as bob_socket, \
+                websockets.connect(ws_url, subprotocols=["bearer", str(AccessToken.for_user(carol))]) as carol_socket:
+            await bob_socket.send(json.dumps({"type": "ping"}))
+            assert json.loads(await bob_socket.recv()) == {"type": "pong"}
+            started = time.monotonic()
+            async with httpx.AsyncClient(base_url=live_stack.base_url) as http:
+                response = await http.post(
+                    f"/api/Post/users/{alice.pk}", json={"content": "Hello #friends"},
+                    headers={"Authorization": f"Bearer {AccessToken.for_user(alice)}"},
+                )
+            assert response.status_code == 201, response.text
+            message, _before = await receive_until(bob_socket, "notification.created", timeout=5.0)
+            elapsed = time.monotonic() - started
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(carol_socket.recv(), timeout=0.5)
+            return response.json(), message, elapsed
+
+    post, message, elapsed = asyncio.run(scenario())
+    assert elapsed < 5.0
+    data = message["data"]
+    assert (data["type"], data["post_id"], data["actor_count"], data["read"]) == ("friend_posted", post["id"], 1, False)
+    assert [actor["username"] for actor in data["actors"]] == ["alice"]
