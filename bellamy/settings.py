@@ -62,7 +62,8 @@ MIDDLEWARE = [
     "bellamy.db_router.PinAfterWriteMiddleware",
 ]
 
-ROOT_URLCONF = "bellamy.urls"
+#: Benchmarks mount their baseline endpoint with BELLAMY_ROOT_URLCONF=bench.urls.
+ROOT_URLCONF = env.str("BELLAMY_ROOT_URLCONF", default="bellamy.urls")
 WSGI_APPLICATION = "bellamy.wsgi.application"
 ASGI_APPLICATION = "bellamy.asgi.application"
 
@@ -128,6 +129,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feed.recompute_recent_scores_task", "schedule": 600.0, "options": {"queue": "scoring"},
     },
     "recompute-trends": {"task": "trends.recompute_trends_task", "schedule": 300.0, "options": {"queue": "trends"}},
+    "analytics-rollup": {"task": "analytics.rollup_recent_task", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -148,6 +150,8 @@ BELLAMY_NOTIFICATIONS = config.notifications_backend(
     database=env.str("BELLAMY_MONGO_DATABASE", default="bellamy"),
 )
 BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
+#: Half-life of relationship weights, in days (decay applied on read by the graph store).
+BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", default=14.0)
 
 # --- HTTP API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -85,3 +85,20 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:,.3f}" if value < 100 else f"{value:,.0f}"
     return str(value)
+
+
+def emit(results: dict) -> None:
+    """Write ``results`` as JSON to ``$BELLAMY_BENCH_JSON`` when the harness set it."""
+    import json
+
+    path = os.environ.get("BELLAMY_BENCH_JSON")
+    if path:
+        Path(path).write_text(json.dumps(results, indent=2, default=str))
+
+
+def database_url() -> str:
+    """The configured default database as a URL (for subprocesses of a benchmark)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -140,6 +140,10 @@ class Like(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["post", "user"], name="posts_like_unique"),
         ]
+        indexes = [
+            # Likes of a time range (the daily analytics rollup).
+            models.Index(fields=["created_at"], name="posts_like_created"),
+        ]
 
     def __str__(self) -> str:
         return f"Like of post {self.post_id} by {self.user_id}"
@@ -160,6 +164,8 @@ class Comment(models.Model):
         indexes = [
             # A post's comments, oldest first.
             models.Index(fields=["post", "created_at", "id"], name="posts_comment_post_created"),
+            # Comments of a time range (the daily analytics rollup).
+            models.Index(fields=["created_at"], name="posts_comment_created"),
         ]
 
     def __str__(self) -> str:

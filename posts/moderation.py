@@ -234,3 +234,61 @@ def report_dismiss(*, report: Report, moderator, reason: str) -> ModerationActio
     """Mark ``report`` dismissed (nothing wrong with the post); as :func:`report_resolve` with
     ``status="dismissed"``. Returns ``None`` when it was already dismissed. Events: none."""
     return _report_close(report=report, moderator=moderator, reason=reason, status=Report.Status.DISMISSED)
+
+
+def moderators_group_sync():
+    """Create or repair the ``moderators`` group so it holds exactly
+    :data:`MODERATOR_PERMISSIONS` (idempotent; extra permissions are taken away).
+
+    Creates the ``accounts.suspend_user`` permission if missing (model permissions must exist:
+    they are created by ``migrate``).
+
+    Returns:
+        ``(group, changed)``: the :class:`django.contrib.auth.models.Group` and whether
+        anything was created or changed.
+    Raises:
+        django.contrib.auth.models.Permission.DoesNotExist: a model permission is missing
+            (``migrate`` has not run).
+    """
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    with transaction.atomic():
+        _, codename, name = SUSPEND_PERMISSION
+        _, created_permission = Permission.objects.get_or_create(
+            content_type=ContentType.objects.get_for_model(get_user_model()), codename=codename, defaults={"name": name}
+        )
+        wanted = {
+            Permission.objects.get(content_type__app_label=app_label, codename=codename).pk
+            for app_label, codename in MODERATOR_PERMISSIONS
+        }
+        group, created_group = Group.objects.get_or_create(name=MODERATORS_GROUP)
+        current = set(group.permissions.values_list("pk", flat=True))
+        if current != wanted:
+            group.permissions.set(wanted)
+    return group, bool(created_permission or created_group or current != wanted)
+
+
+def moderator_add(*, user) -> bool:
+    """Make ``user`` a moderator: ``is_staff=True`` and a member of the ``moderators`` group
+    (never a superuser). The group must exist (:func:`moderators_group_sync`).
+
+    Returns:
+        True when something changed, False when ``user`` already was a staff member of the group.
+    Events:
+        None.
+    """
+    from django.contrib.auth.models import Group
+
+    with transaction.atomic():
+        group = Group.objects.get(name=MODERATORS_GROUP)
+        changed = False
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+            changed = True
+        if not user.groups.filter(pk=group.pk).exists():
+            user.groups.add(group)
+            changed = True
+    return changed
