@@ -135,6 +135,14 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Events (BELLAMY_EVENTS_URL) --------------------------------------------------------------
 BELLAMY_TOPIC_PREFIX = env.str("BELLAMY_TOPIC_PREFIX", default="")
+#: How committed outbox rows are relayed: "inline" (in the committing thread, before the
+#: request returns) or "background" (a relay thread per process batches them; the default
+#: with Kafka). Either way the periodic sweep sends whatever was left.
+BELLAMY_OUTBOX_RELAY = env.str(
+    "BELLAMY_OUTBOX_RELAY", default="background" if env.str("BELLAMY_EVENTS_URL", default="") else "inline"
+)
+if BELLAMY_OUTBOX_RELAY not in ("inline", "background"):
+    raise config.ImproperlyConfigured("BELLAMY_OUTBOX_RELAY must be 'inline' or 'background'")
 BELLAMY_EVENTS = config.events_backend(
     env.str("BELLAMY_EVENTS_URL", default=""), topic_prefix=BELLAMY_TOPIC_PREFIX
 )

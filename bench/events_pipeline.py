@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 
-from _common import Timer, percentile, print_table, setup_django
+from _common import Timer, emit, percentile, print_table, setup_django
 
 
 def run(events: int = 2000) -> dict:
@@ -134,6 +134,7 @@ def main() -> dict:
                      r["latency_p95_ms"], r["latency_max_ms"]))
     print_table(f"Event pipeline, {args.events} events", rows,
                 ("path", "events/s", "ratio vs raw", "commit→task p50 ms", "p95 ms", "max ms"))
+    emit(results)
     return results
 
 

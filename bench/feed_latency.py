@@ -17,7 +17,7 @@ import argparse
 import random
 import time
 
-from _common import percentile, print_table, setup_django
+from _common import emit, percentile, print_table, setup_django
 
 
 def build(friends: int, posts: int) -> int:
@@ -105,6 +105,7 @@ def main() -> dict:
          for order, r in results.items()],
         ("order", "uncached p50 ms", "uncached p95 ms", "cached p50 ms", "cached p95 ms", "cached/uncached p50"),
     )
+    emit(results)
     return results
 
 

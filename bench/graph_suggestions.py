@@ -142,6 +142,14 @@ def main() -> int:
               f"{percentile(lat, 95):>10.2f}{statistics.fmean(lat):>10.2f}{max(lat):>10.2f}"
               f"{p50 / base_p50:>10.2f}x")
     print(f"identical (user, mutual) lists on all three: {agree}/{args.users}")
+    from bench._common import emit
+
+    emit({
+        name: {"import_seconds": imported, "p50_ms": statistics.median(results[name][0]),
+               "p95_ms": percentile(results[name][0], 95), "max_ms": max(results[name][0]),
+               "ratio_p50": statistics.median(results[name][0]) / base_p50}
+        for name, imported in [("orm", orm_import), ("neo4j", neo_import), ("sql baseline", None)]
+    } | {"identical": agree, "users": args.users})
 
     if not args.keep:
         delete_bench_nodes()

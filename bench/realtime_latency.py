@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from _common import ROOT, percentile, print_table, setup_django
+from _common import ROOT, emit, percentile, print_table, setup_django
 
 sys.path.insert(0, str(ROOT))
 
@@ -118,6 +118,7 @@ def main() -> dict:
         ("posts/s", "posts", "notifications received", "p50 ms", "p95 ms", "max ms"),
     )
     print("peak RSS MiB:", {k: round(v) for k, v in rss.items()})
+    emit({"rates": results, "rss_mb": rss})
     return {"rates": results, "rss_mb": rss}
 
 

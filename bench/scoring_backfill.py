@@ -152,6 +152,11 @@ def main() -> None:
           f"{result.seconds:.2f}s = {rate:,.0f} posts/s")
     print(f"ratio backfill/baseline: {rate / (POSTS / baseline):.3f} "
           f"(backfill takes {result.seconds / baseline:.1f}x the plain aggregation)")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import emit
+
+    emit({"posts": POSTS, "posts_per_second": rate, "baseline_posts_per_second": POSTS / baseline,
+          "ratio": rate / (POSTS / baseline), "seconds": result.seconds})
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ sweep (``manage.py relay_events`` / ``events.relay_outbox_task``), oldest first 
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
@@ -83,7 +85,61 @@ def _relay_pending_after_commit() -> None:
     if not ids:
         return
     _pending.ids = []
-    relay_outbox(ids=ids, limit=len(ids))
+    if settings.BELLAMY_OUTBOX_RELAY == "background":
+        _background_relay.submit(ids)
+    else:
+        relay_outbox(ids=ids, limit=len(ids))
+
+
+class BackgroundRelay:
+    """A daemon thread per process that relays committed outbox rows off the request path.
+
+    ``BELLAMY_OUTBOX_RELAY=background`` (the default with Kafka): a request returns as soon as
+    its transaction commits; this thread gathers the ids committed by every request since its
+    last pass (up to :attr:`max_batch`) and relays them in one pass — one lock query, one bus
+    round trip and one update for many requests. Nothing is lost if the process dies with ids
+    queued: the rows are in the outbox and the periodic sweep sends them.
+    """
+
+    max_batch = 500
+
+    def __init__(self):
+        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def submit(self, ids: list[int]) -> None:
+        """Queue ``ids`` (committed outbox rows) for the next pass; starts the thread lazily
+        (after a fork too)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="bellamy-outbox-relay", daemon=True)
+                self._thread.start()
+        self._queue.put(ids)
+
+    def _run(self) -> None:
+        from django.db import close_old_connections
+
+        while True:
+            batch = list(self._queue.get())
+            while len(batch) < self.max_batch:
+                try:
+                    batch.extend(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            close_old_connections()
+            try:
+                relay_outbox(ids=batch, limit=len(batch))
+            except Exception:  # the rows stay unsent; the sweep retries them
+                logger.exception("background outbox relay of %d row(s) failed", len(batch))
+            if self._queue.empty():
+                connection.close()  # idle: hold no database connection between bursts
+
+
+_background_relay = BackgroundRelay()
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def kafka_bus(settings):
         service_unavailable("Kafka", exc)
     prefix = f"t{SESSION_TAG}{next(_counter)}."
     settings.BELLAMY_TOPIC_PREFIX = prefix
+    settings.BELLAMY_OUTBOX_RELAY = "inline"
     settings.BELLAMY_EVENTS = {
         "BACKEND": "bellamy.events.backends.kafka.KafkaBus",
         "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix},

@@ -129,3 +129,19 @@ def test_events_of_one_key_arrive_in_publish_order(handled, start_forwarder):
     forwarder.stop()
     for key, ids in expected.items():
         assert [h[0] for h in handled if h[2] == key] == ids
+
+
+def test_background_relay_sends_committed_events_off_the_request_path(handled, start_forwarder, settings):
+    # Given the background relay (the production default with Kafka),
+    settings.BELLAMY_OUTBOX_RELAY = "background"
+    forwarder = start_forwarder()
+    # when 30 events are committed in 30 transactions,
+    ids = []
+    for n in range(30):
+        with transaction.atomic():
+            ids.append(publish("post.created", key=n % 4, data={"n": n}).id)
+    # then the relay thread sends them all and each task runs once.
+    assert wait_until(lambda: len(handled) == 30, timeout=60)
+    forwarder.stop()
+    assert sorted(h[0] for h in handled) == sorted(ids)
+    assert wait_until(lambda: OutboxEvent.objects.filter(sent_at__isnull=True).count() == 0)

@@ -1,0 +1,157 @@
+"""``make bench``: run every benchmark on the production stack and print one table.
+
+Each benchmark script runs in its own process (its own database and Django set-up) with
+``BELLAMY_BENCH_JSON`` pointing at a file where it writes its figures; this harness collects
+them, prints the summary table — each figure with the baseline measured in the same run, the
+ratio, and the target it is read against — and writes everything (including each script's
+full output) to ``bench/results/<UTC timestamp>.json``.
+
+Run: ``.venv/bin/python bench/run_all.py [--quick] [--only NAME,...]`` with the services up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+#: name → (script, arguments, arguments with --quick, timeout seconds)
+BENCHMARKS = {
+    "events_pipeline": ("bench/events_pipeline.py", ["--events", "2000"], ["--events", "1000"], 600),
+    "scoring_backfill": ("bench/scoring_backfill.py", [], [], 900),
+    "graph_suggestions": ("bench/graph_suggestions.py", ["--users", "200"], ["--users", "100"], 900),
+    "notifications_fanout": ("bench/notifications_fanout.py", [], ["--runs", "1", "--samples", "50", "--sizes", "1000"], 900),
+    "feed_latency": ("bench/feed_latency.py", [], ["--requests", "20"], 900),
+    "realtime_latency": ("bench/realtime_latency.py", ["--seconds", "15", "--workers", "2"], ["--seconds", "8", "--workers", "2"], 900),
+    "http_load": ("bench/http_load.py", [], ["--quick"], 1800),
+}
+
+
+def run(name: str, quick: bool) -> dict:
+    script, args, quick_args, timeout = BENCHMARKS[name]
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    env = {**os.environ, "BELLAMY_BENCH_JSON": str(out), "PYTHONUNBUFFERED": "1"}
+    print(f"==> {name}: {script} {' '.join(quick_args if quick else args)}", flush=True)
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([PY, script, *(quick_args if quick else args)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+        output, code = proc.stdout + proc.stderr[-4000:], proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        output, code = f"timed out after {timeout}s\n{exc.stdout or ''}", -1
+    seconds = time.perf_counter() - started
+    figures = json.loads(out.read_text()) if out.exists() and out.stat().st_size else None
+    out.unlink(missing_ok=True)
+    status = "ok" if code == 0 else f"failed ({code})"
+    print(f"    {status} in {seconds:.0f}s", flush=True)
+    return {"status": status, "seconds": seconds, "figures": figures, "output": proc_tail(output)}
+
+
+def proc_tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _get(results: dict, name: str, *path):
+    value = (results.get(name) or {}).get("figures")
+    for key in path:
+        if not isinstance(value, (dict, list)):
+            return None
+        value = value[key] if isinstance(value, list) else value.get(key)
+    return value
+
+
+def summary(results: dict) -> list[tuple]:
+    """Rows ``(figure, value, baseline, ratio, target, verdict)`` of the targets of issue 12."""
+    rows = []
+
+    def row(figure, value, baseline, ratio, target, ok):
+        verdict = "" if ok is None else ("meets" if ok else "misses")
+        rows.append((figure, value, baseline, ratio, target, verdict))
+
+    post = _get(results, "http_load", "http", "post_c8", "per_second")
+    bare = _get(results, "http_load", "http", "bare_c8", "per_second")
+    if post and bare:
+        row("post creation req/s (c8) vs bare insert endpoint", post, bare, post / bare, "≥ 0.7×", post / bare >= 0.7)
+    feed = _get(results, "feed_latency", "ranked")
+    if feed:
+        row("cached ranked feed p50 ms vs uncached (1k friends, 100k posts)", feed["cached_p50_ms"],
+            feed["uncached_p50_ms"], feed["ratio_p50"], "≤ 0.25×", feed["ratio_p50"] <= 0.25)
+    rates = _get(results, "realtime_latency", "rates") or []
+    for r in rates:
+        row(f"post → friend socket p95 ms at {r['rate']:.0f} posts/s (200 sockets)", r["p95_ms"], "", "",
+            "≤ 1000 ms at 50/s" if r["rate"] == 50 else "", r["p95_ms"] <= 1000 if r["rate"] == 50 else None)
+    raw = _get(results, "events_pipeline", "raw", "per_second")
+    pipeline = _get(results, "http_load", "pipeline") or []
+    four = next((p for p in pipeline if p["workers"] == 4), None)
+    if raw and four:
+        row("pipeline tasks/s with 4 workers vs raw kafka-python consume", four["tasks_per_second"], raw,
+            four["tasks_per_second"] / raw, "≥ 0.5×", four["tasks_per_second"] / raw >= 0.5)
+    for name in ("pipeline_1", "pipeline_100"):
+        value = _get(results, "events_pipeline", name, "per_second")
+        if raw and value:
+            row(f"outbox→Kafka→forwarder→no-op task events/s ({name.split('_')[1]} per tx)", value, raw, value / raw, "", None)
+    rss = _get(results, "http_load", "rss_mb") or {}
+    if "web" in rss:
+        row("web process RSS MiB", rss["web"], "", "", "≤ 250", rss["web"] <= 250)
+    for proc_name, mib in rss.items():
+        if proc_name != "web":
+            row(f"{proc_name} process RSS MiB", mib, "", "", "", None)
+    scoring = _get(results, "scoring_backfill")
+    if scoring:
+        row("scores backfilled posts/s (100k posts) vs GROUP BY counts", scoring["posts_per_second"],
+            scoring["baseline_posts_per_second"], scoring["ratio"], "", None)
+    for backend in ("orm", "neo4j"):
+        graph = _get(results, "graph_suggestions", backend)
+        if graph:
+            row(f"suggestions p50 ms, {backend} store (ego-Facebook) vs plain SQL", graph["p50_ms"],
+                _get(results, "graph_suggestions", "sql baseline", "p50_ms"), graph["ratio_p50"], "", None)
+    return rows
+
+
+def print_summary(rows: list[tuple]) -> None:
+    def fmt(value):
+        if isinstance(value, float):
+            return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+        return str(value)
+
+    header = ("figure", "value", "baseline", "ratio", "target", "")
+    cells = [header] + [tuple(fmt(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print()
+    for n, r in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (a smoke test of the harness)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    args = parser.parse_args()
+    names = [n for n in BENCHMARKS if not args.only or n in args.only.split(",")]
+    started = time.perf_counter()
+    results = {name: run(name, args.quick) for name in names}
+    rows = summary(results)
+    print_summary(rows)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    path = ROOT / "bench" / "results" / f"{stamp}.json"
+    path.write_text(json.dumps({"started": stamp, "quick": args.quick, "seconds": time.perf_counter() - started,
+                                "summary": [dict(zip(("figure", "value", "baseline", "ratio", "target", "verdict"), r, strict=True)) for r in rows],
+                                "benchmarks": results}, indent=2, default=str))
+    print(f"\n{len(names)} benchmarks in {time.perf_counter() - started:.0f}s; results in {path.relative_to(ROOT)}")
+    return 0 if all(r["status"] == "ok" for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
