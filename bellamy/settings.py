@@ -130,6 +130,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     "recompute-trends": {"task": "trends.recompute_trends_task", "schedule": 300.0, "options": {"queue": "trends"}},
     "analytics-rollup": {"task": "analytics.rollup_recent_task", "schedule": 300.0},
+    "expire-notifications": {
+        "task": "notifications.expire_task", "schedule": 3600.0, "options": {"queue": "notifications"},
+    },
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -158,6 +161,8 @@ BELLAMY_NOTIFICATIONS = config.notifications_backend(
     database=env.str("BELLAMY_MONGO_DATABASE", default="bellamy"),
 )
 BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
+#: Days a notification is kept (MongoDB TTL index / periodic expiry of the ORM store).
+BELLAMY_NOTIFICATION_RETENTION_DAYS = env.int("BELLAMY_NOTIFICATION_RETENTION_DAYS", default=90)
 #: Half-life of relationship weights, in days (decay applied on read by the graph store).
 BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", default=14.0)
 

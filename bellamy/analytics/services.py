@@ -33,28 +33,11 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def notifications_created_between(start: datetime, end: datetime) -> int | None:
-    """How many notifications in the configured store were created in ``[start, end)``.
-
-    Uses the store's ``count_created_between(start, end)`` when it has one; otherwise counts
-    the ORM model when the ORM store is configured.
-
-    Returns:
-        The count, or ``None`` when the configured store cannot count by creation time.
-    """
+def notifications_created_between(start: datetime, end: datetime) -> int:
+    """How many notifications in the configured store were created in ``[start, end)``."""
     from notifications.stores import get_notification_store
 
-    store = get_notification_store()
-    count = getattr(store, "count_created_between", None)
-    if callable(count):
-        return int(count(start, end))
-    from notifications.stores.orm import OrmNotificationStore
-
-    if isinstance(store, OrmNotificationStore):
-        from notifications.models import Notification
-
-        return Notification.objects.filter(created_at__gte=start, created_at__lt=end).count()
-    return None
+    return get_notification_store().count_created_between(start, end)
 
 
 def notification_retention() -> timedelta:
@@ -64,12 +47,11 @@ def notification_retention() -> timedelta:
     return retention()
 
 
-def compute_day(day: date) -> dict[str, int | None]:
+def compute_day(day: date) -> dict[str, int]:
     """Compute every metric of ``day`` from the sources (seven counting queries).
 
     Returns:
-        ``{metric: value}`` for each name in :data:`bellamy.analytics.models.METRICS`;
-        ``notifications_sent`` may be ``None`` (see :func:`notifications_created_between`).
+        ``{metric: value}`` for each name in :data:`bellamy.analytics.models.METRICS`.
     """
     start, end = day_bounds(day)
     posts = Post.objects.filter(created_at__gte=start, created_at__lt=end)
@@ -95,7 +77,7 @@ def compute_day(day: date) -> dict[str, int | None]:
 
 def _keep_pruned(day: date, values: dict[str, int | None], stored: DailyStats | None) -> dict[str, int | None]:
     """Keep the stored value of metrics whose sources were pruned for ``day`` (or that the
-    notification store cannot count), rather than overwrite history with a smaller number."""
+    notification store expired), rather than overwrite history with a smaller number."""
     if stored is None:
         return values
     _, end = day_bounds(day)
@@ -103,7 +85,7 @@ def _keep_pruned(day: date, values: dict[str, int | None], stored: DailyStats | 
     values = dict(values)
     if end <= now - PROCESSED_EVENT_RETENTION:
         values["events_processed"] = stored.events_processed
-    if values["notifications_sent"] is None or end <= now - notification_retention():
+    if end <= now - notification_retention():
         values["notifications_sent"] = stored.notifications_sent
     return values
 

@@ -1,13 +1,272 @@
-"""The embedded-default notification store: a Django model in the relational database."""
+"""The embedded-default notification store: a Django model in the relational database.
 
-from django.db import connection
+Works on PostgreSQL and SQLite. Writes run in the caller's transaction (the event task's), so a
+task that fails leaves no notification behind.
+"""
 
-from notifications.stores.base import NotificationStore
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.stores.base import (
+    InvalidCursor,
+    NewNotification,
+    NotificationRecord,
+    NotificationStore,
+    check_mark_read_args,
+    decode_cursor,
+    encode_cursor,
+    merge_into_group,
+    normalize_time,
+    record_from_new,
+)
+
+
+def _int_ids(ids: Iterable[str]) -> list[int]:
+    """The ids that are decimal integer strings, as ints (others cannot be ours)."""
+    out = []
+    for value in ids:
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+            out.append(int(value))
+    return out
+
+
+def _record(row: Notification) -> NotificationRecord:
+    return NotificationRecord(
+        id=str(row.pk),
+        recipient_id=row.recipient_id,
+        type=row.type,
+        actors=tuple(row.actors),
+        actor_count=row.actor_count,
+        post_id=row.post_id,
+        comment_id=row.comment_id,
+        group_key=row.group_key,
+        event_id=row.event_id,
+        event_ids=tuple(row.event_ids),
+        created_at=normalize_time(row.created_at),
+        updated_at=normalize_time(row.updated_at),
+        read_at=normalize_time(row.read_at) if row.read_at else None,
+    )
+
+
+def _row(notification: NewNotification, *, group_key: str | None = None) -> Notification:
+    moment = normalize_time(notification.created_at)
+    return Notification(
+        recipient_id=notification.recipient_id,
+        type=notification.type,
+        actors=[notification.actor_id],
+        actor_count=1,
+        post_id=notification.post_id,
+        comment_id=notification.comment_id,
+        group_key=group_key,
+        event_id=notification.event_id,
+        event_ids=[notification.event_id],
+        created_at=moment,
+        updated_at=moment,
+    )
 
 
 class OrmNotificationStore(NotificationStore):
-    """Notifications kept in the relational database (the embedded default)."""
+    """Notifications kept in the relational database (the embedded default).
+
+    Contract: :class:`notifications.stores.base.NotificationStore`.
+    """
 
     def ping(self) -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+
+    # --- writes -------------------------------------------------------------------------------
+    def add_many_records(self, notifications: Sequence[NewNotification]) -> list[NotificationRecord]:
+        if not notifications:
+            return []
+        unique: dict[tuple[str, int], NewNotification] = {}
+        for item in notifications:
+            unique.setdefault((item.event_id, item.recipient_id), item)
+        event_ids = {key[0] for key in unique}
+        recipients = {key[1] for key in unique}
+        with transaction.atomic():
+            existing = set(
+                Notification.objects.filter(event_id__in=event_ids, recipient_id__in=recipients).values_list(
+                    "event_id", "recipient_id"
+                )
+            )
+            fresh = [item for key, item in unique.items() if key not in existing]
+            if not fresh:
+                return []
+            if connection.features.can_return_rows_from_bulk_insert:
+                # PostgreSQL: one INSERT ... RETURNING id; a concurrent run of the same event
+                # between the two statements makes it fail, and the fallback below handles it.
+                try:
+                    with transaction.atomic():
+                        rows = Notification.objects.bulk_create([_row(item) for item in fresh])
+                    return [record_from_new(item, id=str(row.pk)) for item, row in zip(fresh, rows, strict=True)]
+                except IntegrityError:
+                    pass
+            Notification.objects.bulk_create([_row(item) for item in fresh], ignore_conflicts=True)
+            ids = {
+                (event_id, recipient_id): pk
+                for pk, event_id, recipient_id in Notification.objects.filter(
+                    event_id__in={item.event_id for item in fresh},
+                    recipient_id__in={item.recipient_id for item in fresh},
+                ).values_list("pk", "event_id", "recipient_id")
+            }
+        return [
+            record_from_new(item, id=str(ids[(item.event_id, item.recipient_id)]))
+            for item in fresh
+            if (item.event_id, item.recipient_id) in ids
+        ]
+
+    def group_add(self, notification: NewNotification, *, group_key: str) -> NotificationRecord | None:
+        with transaction.atomic():
+            locked = Notification.objects.select_for_update().filter(
+                group_key=group_key, recipient_id=notification.recipient_id
+            )
+            row = locked.first()
+            if row is None:
+                try:
+                    with transaction.atomic():
+                        row = _row(notification, group_key=group_key)
+                        row.save(force_insert=True)
+                        return _record(row)
+                except IntegrityError:
+                    # Created concurrently, or this event already stored: re-read under lock.
+                    row = locked.first()
+                    if row is None:
+                        return None
+            change = merge_into_group(_record(row), notification)
+            if change is None:
+                return None
+            row.actors = list(change.actors)
+            row.actor_count = change.actor_count
+            row.comment_id = change.comment_id
+            row.event_ids = list(change.event_ids)
+            row.updated_at = change.updated_at
+            row.read_at = None
+            row.save(update_fields=["actors", "actor_count", "comment_id", "event_ids", "updated_at", "read_at"])
+            return _record(row)
+
+    def mark_read(self, recipient_id: int, ids: Iterable[str] | None = None, all: bool = False) -> int:
+        wanted = check_mark_read_args(ids, all)
+        rows = Notification.objects.filter(recipient_id=recipient_id, read_at__isnull=True)
+        if wanted is not None:
+            pks = _int_ids(wanted)
+            if not pks:
+                return 0
+            rows = rows.filter(pk__in=pks)
+        return rows.update(read_at=normalize_time(timezone.now()))
+
+    def delete_for_subject(self, post_id: int) -> int:
+        deleted, _ = Notification.objects.filter(post_id=post_id).delete()
+        return deleted
+
+    def delete_user(self, user_id: int) -> int:
+        with transaction.atomic():
+            deleted, _ = Notification.objects.filter(recipient_id=user_id).delete()
+            candidates = Notification.objects.all()
+            if connection.vendor == "postgresql":
+                # JSON containment (@>) is PostgreSQL-only; SQLite scans (embedded default).
+                candidates = candidates.filter(actors__contains=[user_id])
+            sole, shared = [], []
+            for row in candidates.only("id", "actors", "actor_count").iterator(chunk_size=1000):
+                if user_id not in row.actors:
+                    continue
+                if row.actors == [user_id]:
+                    sole.append(row.pk)
+                else:
+                    row.actors = [a for a in row.actors if a != user_id]
+                    row.actor_count = max(row.actor_count - 1, 1)
+                    shared.append(row)
+            if sole:
+                deleted += Notification.objects.filter(pk__in=sole).delete()[0]
+            if shared:
+                Notification.objects.bulk_update(shared, ["actors", "actor_count"], batch_size=1000)
+        return deleted
+
+    def expire(self, older_than: datetime) -> int:
+        deleted, _ = Notification.objects.filter(created_at__lt=normalize_time(older_than)).delete()
+        return deleted
+
+    def import_many(self, records: Sequence[NotificationRecord]) -> int:
+        if not records:
+            return 0
+        with transaction.atomic():
+            existing_events = set(
+                Notification.objects.filter(
+                    event_id__in={r.event_id for r in records}, recipient_id__in={r.recipient_id for r in records}
+                ).values_list("event_id", "recipient_id")
+            )
+            existing_groups = set(
+                Notification.objects.filter(
+                    group_key__in={r.group_key for r in records if r.group_key},
+                    recipient_id__in={r.recipient_id for r in records},
+                ).values_list("group_key", "recipient_id")
+            )
+            rows, seen = [], set()
+            for r in records:
+                key = (r.event_id, r.recipient_id)
+                group = (r.group_key, r.recipient_id) if r.group_key else None
+                if key in existing_events or key in seen or (group and group in existing_groups):
+                    continue
+                seen.add(key)
+                if group:
+                    existing_groups.add(group)
+                rows.append(
+                    Notification(
+                        recipient_id=r.recipient_id, type=r.type, actors=list(r.actors), actor_count=r.actor_count,
+                        post_id=r.post_id, comment_id=r.comment_id, group_key=r.group_key, event_id=r.event_id,
+                        event_ids=list(r.event_ids), created_at=normalize_time(r.created_at),
+                        updated_at=normalize_time(r.updated_at),
+                        read_at=normalize_time(r.read_at) if r.read_at else None,
+                    )
+                )
+            Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        return len(rows)
+
+    # --- reads --------------------------------------------------------------------------------
+    def get_many(self, ids: Iterable[str]) -> list[NotificationRecord]:
+        wanted = [(value, _int_ids([value])) for value in ids]
+        rows = Notification.objects.in_bulk([pks[0] for _, pks in wanted if pks])
+        return [_record(rows[pks[0]]) for _, pks in wanted if pks and pks[0] in rows]
+
+    def list_for(
+        self, recipient_id: int, *, cursor: str | None = None, limit: int = 20, unread_only: bool = False
+    ) -> tuple[list[NotificationRecord], str | None]:
+        rows = Notification.objects.filter(recipient_id=recipient_id)
+        if unread_only:
+            rows = rows.filter(read_at__isnull=True)
+        if cursor is not None:
+            moment, last_id = decode_cursor(cursor)
+            pks = _int_ids([last_id])
+            if not pks:
+                raise InvalidCursor("Invalid cursor.")
+            rows = rows.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, pk__lt=pks[0]))
+        page = [_record(row) for row in rows.order_by("-updated_at", "-id")[: limit + 1]]
+        if len(page) > limit:
+            page = page[:limit]
+            return page, encode_cursor(page[-1].updated_at, page[-1].id)
+        return page, None
+
+    def unread_count(self, recipient_id: int) -> int:
+        return Notification.objects.filter(recipient_id=recipient_id, read_at__isnull=True).count()
+
+    def export_batches(self, *, batch_size: int = 1000) -> Iterator[list[NotificationRecord]]:
+        last = 0
+        while True:
+            rows = list(Notification.objects.filter(pk__gt=last).order_by("pk")[:batch_size])
+            if not rows:
+                return
+            last = rows[-1].pk
+            yield [_record(row) for row in rows]
+
+    def count(self) -> int:
+        return Notification.objects.count()
+
+    def count_created_between(self, start: datetime, end: datetime) -> int:
+        return Notification.objects.filter(created_at__gte=start, created_at__lt=end).count()

@@ -71,16 +71,31 @@ def test_recent_days_are_recounted_from_live_sources(user_factory):
     assert analytics_rollup(day=today)[0].events_processed == 1
 
 
-def test_store_without_a_count_gives_none_and_keeps_a_stored_value(world, settings):
-    # given the MongoDB store configured (it offers no count by creation time)
-    analytics_rollup(day=DAY1)
+def test_notifications_are_counted_in_the_mongodb_store_too(world, settings):
+    # given the MongoDB store configured, holding two notifications created on DAY2
+    from datetime import datetime, time
+
+    from pymongo import MongoClient
+
+    from bellamy.backends import reset_backend
+    from notifications.stores import get_notification_store
+    from notifications.stores.base import NewNotification
+
+    database = "bellamy_test_analytics_count"
     settings.BELLAMY_NOTIFICATIONS = {
         "BACKEND": "notifications.stores.mongo.MongoNotificationStore",
-        "OPTIONS": {"url": "mongodb://127.0.0.1:27017", "database": "bellamy_test_analytics_unused"},
+        "OPTIONS": {"url": "mongodb://127.0.0.1:27017", "database": database},
     }
-    # then a stored day keeps its value and a new day gets None
-    assert analytics_rollup(day=DAY1)[0].notifications_sent == 3
-    assert analytics_rollup(day=DAY2)[0].notifications_sent is None
+    noon = datetime.combine(DAY2, time(12), tzinfo=UTC)
+    try:
+        get_notification_store().add_many(
+            [NewNotification(1, "friend_posted", "e1", 2, noon), NewNotification(3, "friend_posted", "e1", 2, noon)]
+        )
+        # then the rollup counts them
+        assert analytics_rollup(day=DAY2)[0].notifications_sent == 2
+    finally:
+        reset_backend("BELLAMY_NOTIFICATIONS")
+        MongoClient("mongodb://127.0.0.1:27017").drop_database(database)
 
 
 def test_dry_run_writes_nothing(world):

@@ -1,0 +1,313 @@
+"""The notification worker's tasks on both store backends: who is notified for each event,
+the 1,000-friend fan-out, idempotency, never-notify rules, deletions and pushes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from bellamy.events.dispatch import dispatch
+from bellamy.events.models import ProcessedEvent
+from bellamy.realtime.consumers import user_group
+from bellamy.realtime.presence import get_presence
+from graph.models import Friendship
+from notifications import tasks
+from notifications.stores import get_notification_store
+from notifications.stores.base import group_key_for
+from posts.models import Post
+from tests.notifications.conftest import T0, envelope
+from tests.posts.factories import PostFactory
+
+M = timedelta(minutes=1)
+
+
+def post_created(post, *, mention_ids=(), at=T0):
+    return envelope(
+        "post.created", key=post.author_id, actor_id=post.author_id, at=at,
+        data={"post_id": post.pk, "author_id": post.author_id, "visibility": post.visibility, "hashtags": [],
+              "mention_ids": list(mention_ids), "created_at": at.isoformat().replace("+00:00", "Z")},
+    )
+
+
+def liked(post, user, at=T0):
+    return envelope("post.liked", key=post.author_id, actor_id=user.pk, at=at,
+                    data={"post_id": post.pk, "author_id": post.author_id, "user_id": user.pk})
+
+
+def commented(post, user, comment_id, mention_ids=(), at=T0):
+    return envelope("comment.created", key=post.author_id, actor_id=user.pk, at=at,
+                    data={"comment_id": comment_id, "post_id": post.pk, "author_id": post.author_id,
+                          "user_id": user.pk, "mention_ids": list(mention_ids)})
+
+
+def run(task, env):
+    """Run ``task`` as the worker would (through ``event_task``'s run-once record)."""
+    return task.apply(args=[env.to_dict()]).get()
+
+
+def everything():
+    """Every stored notification as ``(recipient, type, actors, actor_count, post_id, comment_id)``."""
+    store = get_notification_store()
+    return sorted(
+        (r.recipient_id, r.type, r.actors, r.actor_count, r.post_id, r.comment_id)
+        for batch in store.export_batches() for r in batch
+    )
+
+
+# --- fan-out ----------------------------------------------------------------------------------
+def test_post_by_a_user_with_1000_friends_stores_one_notification_per_friend(
+    backend, user_factory, many_users, django_assert_max_num_queries
+):
+    # given an author with 1,000 friends (bulk-created) and one non-friend
+    author = user_factory(username="author")
+    friends = many_users(1000)
+    user_factory(username="stranger")
+    Friendship.objects.bulk_create(
+        [Friendship(user_low_id=min(author.pk, f), user_high_id=max(author.pk, f)) for f in friends]
+    )
+    post = PostFactory(author=author, visibility="public")
+    event = post_created(post)
+    # when the worker handles post.created: bulk writes, not one per friend
+    with django_assert_max_num_queries(20):
+        stored = run(tasks.post_created_task, event)
+    # then exactly one friend_posted per friend is stored, nothing for the stranger or author
+    store = get_notification_store()
+    assert stored == 1000
+    assert store.count() == 1000
+    rows = everything()
+    assert sorted(r[0] for r in rows) == sorted(friends)
+    assert {r[1:] for r in rows} == {("friend_posted", (author.pk,), 1, post.pk, None)}
+    # when the same event is replayed through the task (run-once record) and below it (store keys)
+    assert run(tasks.post_created_task, event) is None
+    assert tasks.post_created_task.handler(event) == 0
+    # then nothing more is stored
+    assert store.count() == 1000
+    assert ProcessedEvent.objects.filter(event_id=event.id).count() == 1
+
+
+def test_fan_out_is_batched(backend, user_factory, many_users):
+    # given 25 friends and batches of 10
+    from notifications import services
+
+    author = user_factory(username="author")
+    friends = many_users(25)
+    Friendship.objects.bulk_create(
+        [Friendship(user_low_id=min(author.pk, f), user_high_id=max(author.pk, f)) for f in friends]
+    )
+    post = PostFactory(author=author)
+    # when fanned out
+    stored = services.notification_post_created(
+        event_id="11111111-1111-4111-8111-111111111111", post_id=post.pk, author_id=author.pk,
+        mention_ids=[], at=T0, batch_size=10,
+    )
+    # then all 25 are stored
+    assert stored == 25
+    assert get_notification_store().count() == 25
+
+
+# --- never notify -----------------------------------------------------------------------------
+def test_private_post_notifies_nobody(backend, user_factory, befriend):
+    author, friend = user_factory(username="author"), user_factory(username="friend")
+    befriend(author, friend)
+    post = PostFactory(author=author, visibility="private")
+    assert run(tasks.post_created_task, post_created(post, mention_ids=[friend.pk])) == 0
+    assert everything() == []
+
+
+def test_friends_post_notifies_friends_and_mentioned_friends_but_not_a_mentioned_stranger(
+    backend, user_factory, befriend, block
+):
+    # given friends f1, f2 (mentioned), a blocked friend-turned-blocker f3, and a stranger s
+    author = user_factory(username="author")
+    f1, f2, f3, s = (user_factory(username=n) for n in ("f1", "f2", "f3", "s"))
+    for f in (f1, f2, f3):
+        befriend(author, f)
+    block(f3, author)
+    post = PostFactory(author=author, visibility="friends")
+    # when the post mentions f2, the stranger, f3 and the author themself
+    stored = run(tasks.post_created_task, post_created(post, mention_ids=[f2.pk, s.pk, f3.pk, author.pk]))
+    # then f2 is mentioned (only once), f1 is told a friend posted, nobody else
+    assert stored == 2
+    assert everything() == sorted([
+        (f1.pk, "friend_posted", (author.pk,), 1, post.pk, None),
+        (f2.pk, "mentioned", (author.pk,), 1, post.pk, None),
+    ])
+
+
+def test_public_post_mentions_a_stranger_but_not_a_blocked_one(backend, user_factory, block):
+    author = user_factory(username="author")
+    s1, s2 = user_factory(username="s1"), user_factory(username="s2")
+    block(author, s2)
+    post = PostFactory(author=author, visibility="public")
+    assert run(tasks.post_created_task, post_created(post, mention_ids=[s1.pk, s2.pk])) == 1
+    assert everything() == [(s1.pk, "mentioned", (author.pk,), 1, post.pk, None)]
+
+
+def test_hidden_post_notifies_nobody(backend, user_factory, befriend):
+    author, friend = user_factory(username="author"), user_factory(username="friend")
+    befriend(author, friend)
+    post = PostFactory(author=author, moderation_state=Post.ModerationState.HIDDEN)
+    assert run(tasks.post_created_task, post_created(post, mention_ids=[friend.pk])) == 0
+    assert everything() == []
+
+
+def test_likes_group_and_skip_the_author_and_blocked_likers(backend, user_factory, block):
+    # given a post and likers a, b (same hour), the author, and a blocked liker x
+    author = user_factory(username="author")
+    a, b, x = (user_factory(username=n) for n in ("a", "b", "x"))
+    block(author, x)
+    post = PostFactory(author=author)
+    # when they all like it
+    run(tasks.post_liked_task, liked(post, a, T0 + M))
+    run(tasks.post_liked_task, liked(post, author, T0 + 2 * M))
+    run(tasks.post_liked_task, liked(post, x, T0 + 3 * M))
+    second = liked(post, b, T0 + 4 * M)
+    nid = run(tasks.post_liked_task, second)
+    # then the author has ONE grouped notification with a and b, most recent first
+    assert everything() == [(author.pk, "post_liked", (b.pk, a.pk), 2, post.pk, None)]
+    [record] = get_notification_store().get_many([nid])
+    assert record.group_key == group_key_for("post_liked", post.pk, T0)
+    assert record.updated_at == T0 + 4 * M
+    # and a replay below the run-once record changes nothing
+    assert tasks.post_liked_task.handler(second) is None
+    assert get_notification_store().get_many([nid]) == [record]
+
+
+def test_comments_group_for_the_author_and_mention_others(backend, user_factory, befriend):
+    author = user_factory(username="author")
+    c1, c2, m = (user_factory(username=n) for n in ("c1", "c2", "m"))
+    post = PostFactory(author=author, visibility="public")
+    # when c1 comments mentioning m, the author and c1; then c2 comments
+    assert run(tasks.comment_created_task, commented(post, c1, 501, [m.pk, author.pk, c1.pk], T0 + M)) == 2
+    assert run(tasks.comment_created_task, commented(post, c2, 502, [], T0 + 2 * M)) == 1
+    # then the author has one group (latest comment), m one mention
+    assert everything() == sorted([
+        (author.pk, "post_commented", (c2.pk, c1.pk), 2, post.pk, 502),
+        (m.pk, "mentioned", (c1.pk,), 1, post.pk, 501),
+    ])
+
+
+def test_comment_on_a_friends_post_does_not_notify_a_mentioned_non_friend(backend, user_factory, befriend):
+    author, friend, outsider = (user_factory(username=n) for n in ("author", "friend", "outsider"))
+    befriend(author, friend)
+    post = PostFactory(author=author, visibility="friends")
+    assert run(tasks.comment_created_task, commented(post, friend, 9, [outsider.pk])) == 1
+    assert everything() == [(author.pk, "post_commented", (friend.pk,), 1, post.pk, 9)]
+
+
+# --- friendships ------------------------------------------------------------------------------
+def test_friend_request_and_acceptance(backend, user_factory, block):
+    a, b, c = (user_factory(username=n) for n in ("a", "b", "c"))
+    data = {"request_id": 1, "from_user_id": a.pk, "to_user_id": b.pk}
+    requested = envelope("friendship.requested", key=f"{a.pk}:{b.pk}", data=data, actor_id=a.pk)
+    accepted = envelope("friendship.accepted", key=f"{a.pk}:{b.pk}", data=data, actor_id=b.pk)
+    assert isinstance(run(tasks.friendship_requested_task, requested), str)
+    assert isinstance(run(tasks.friendship_accepted_task, accepted), str)
+    assert run(tasks.friendship_requested_task, requested) is None
+    # a request from a blocked user notifies nobody
+    block(c, a)
+    blocked = envelope("friendship.requested", key="x", actor_id=a.pk,
+                       data={"request_id": 2, "from_user_id": a.pk, "to_user_id": c.pk})
+    assert run(tasks.friendship_requested_task, blocked) is None
+    assert everything() == sorted([
+        (b.pk, "friend_request", (a.pk,), 1, None, None),
+        (a.pk, "friend_accepted", (b.pk,), 1, None, None),
+    ])
+
+
+# --- deletions --------------------------------------------------------------------------------
+def test_post_deleted_and_moderated_remove_the_posts_notifications(backend, user_factory, befriend):
+    author, friend = user_factory(username="author"), user_factory(username="friend")
+    befriend(author, friend)
+    p1, p2, p3 = PostFactory(author=author), PostFactory(author=author), PostFactory(author=author)
+    for p in (p1, p2, p3):
+        run(tasks.post_created_task, post_created(p))
+    run(tasks.post_liked_task, liked(p1, friend))
+    assert len(everything()) == 4
+    # when p1 is deleted
+    run(tasks.post_deleted_task, envelope("post.deleted", key=author.pk, actor_id=author.pk,
+                                          data={"post_id": p1.pk, "author_id": author.pk}))
+    # and p2 is hidden by a moderator, while p3's moderation event finds it visible
+    Post.objects.filter(pk=p2.pk).update(moderation_state=Post.ModerationState.HIDDEN)
+    for p in (p2, p3):
+        run(tasks.post_moderated_task, envelope(
+            "post.moderated", key=author.pk, actor_id=None,
+            data={"post_id": p.pk, "author_id": author.pk, "action": "hide", "moderator_id": None}))
+    # then only p3's notification is left
+    assert everything() == [(friend.pk, "friend_posted", (author.pk,), 1, p3.pk, None)]
+
+
+# --- routing and pushes -----------------------------------------------------------------------
+def test_dispatch_routes_post_liked_to_the_notification_task(backend, user_factory, monkeypatch):
+    from bellamy.events import routes
+
+    monkeypatch.setattr(routes, "ROUTES", {k: v for k, v in routes.merge(routes.NOTIFICATION_ROUTES).items()})
+    author, fan = user_factory(username="author"), user_factory(username="fan")
+    post = PostFactory(author=author)
+    assert dispatch(liked(post, fan)) == 1
+    assert everything() == [(author.pk, "post_liked", (fan.pk,), 1, post.pk, None)]
+    assert {route.queue for table in routes.NOTIFICATION_ROUTES.values() for route in table} == {"notifications"}
+
+
+@pytest.fixture
+def online(settings):
+    """``online(user)`` marks ``user`` present and subscribes a channel to their group; returns
+    a function reading the next message pushed to it."""
+    layer = get_channel_layer()
+    presence = get_presence()
+    joined = []
+
+    def make(user):
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(user_group(user.pk), channel)
+        presence.touch(user.pk, channel)
+        joined.append((user, channel))
+        async def receive():
+            return await asyncio.wait_for(layer.receive(channel), timeout=3)
+
+        return async_to_sync(receive)
+
+    yield make
+    for user, channel in joined:
+        presence.remove(user.pk, channel)
+        async_to_sync(layer.group_discard)(user_group(user.pk), channel)
+
+
+def test_new_notifications_are_pushed_after_commit(
+    backend, user_factory, befriend, online, django_capture_on_commit_callbacks
+):
+    # given a friend with an open socket and one without
+    author = user_factory(username="author", display_name="Author", bio="hi")
+    connected, offline = user_factory(username="connected"), user_factory(username="offline")
+    befriend(author, connected)
+    befriend(author, offline)
+    receive = online(connected)
+    post = PostFactory(author=author)
+    # when the post is fanned out and the transaction commits
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run(tasks.post_created_task, post_created(post))
+    # then the connected friend receives the notification object
+    assert len(callbacks) == 1
+    [record] = get_notification_store().list_for(connected.pk)[0]
+    message = receive()
+    assert message == {
+        "type": "push.message",
+        "message": {
+            "type": "notification.created",
+            "data": {
+                "id": record.id,
+                "type": "friend_posted",
+                "actors": [{"id": author.pk, "username": "author", "display_name": "Author", "bio": "hi",
+                            "date_joined": author.date_joined.isoformat().replace("+00:00", "Z")}],
+                "actor_count": 1,
+                "post_id": post.pk,
+                "comment_id": None,
+                "created_at": T0.isoformat().replace("+00:00", "Z"),
+                "read": False,
+            },
+        },
+    }
