@@ -6,7 +6,9 @@
 #   make test    install, start the real services (bin/services), run the whole pytest suite
 #   make stack   the same app on the production backends: web, one worker per queue, beat,
 #                forwarder, against the services
+#   make bench   every benchmark on the production stack, one table, bench/results/<date>.json
 #   make services / make services-stop
+#   make demo    all three real datasets end to end on the production stack + report; EMBEDDED=1: embedded default (2,000 tweets)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -25,7 +27,7 @@ TEST_ENV := DJANGO_DEBUG=0 \
 	REDIS_URL=redis://127.0.0.1:6379/15 \
 	BELLAMY_REQUIRE_SERVICES=1
 
-.PHONY: help install install-test run migrate test test-fast services services-stop stack clean
+.PHONY: help install install-test run migrate test test-fast services services-stop stack bench clean demo
 
 help:
 	@sed -n '2,12p' Makefile
@@ -71,5 +73,44 @@ stack: install-test services
 	@echo "==> running the production stack (bin/stack): web, workers, beat, forwarder"
 	bin/stack
 
+bench: install-test services
+	@echo "==> running every benchmark on the production stack (bench/run_all.py); results in bench/results/"
+	DJANGO_SECRET_KEY=bench-only-secret-key-not-for-production-0123456789 $(PY) bench/run_all.py $(BENCH_ARGS)
+
 clean:
 	rm -rf .data
+
+# --- make demo: Bellamy Book on the real datasets (../shared/datasets), README "Operations" ----
+# Production stack: the services of bin/services, the environment of `bin/stack env`, but its own
+# PostgreSQL database (created if missing), Redis DB 8 / key prefix, Kafka topic prefix and
+# consumer group, and MongoDB database, so it never touches the main stack's or the tests' data.
+# EMBEDDED=1: the embedded default on .data/demo.sqlite3 (in-process events, eager Celery, ORM
+# stores), with the first 2,000 tweets (the full graph and CollegeMsg), as the report says.
+DEMO_DB := bellamy_demo
+DEMO_ENV := DATABASE_URL=postgres://bellamy:bellamy@127.0.0.1:5432/$(DEMO_DB) \
+	REDIS_URL=redis://127.0.0.1:6379/8 CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \
+	BELLAMY_KEY_PREFIX=demo BELLAMY_TOPIC_PREFIX=demo. BELLAMY_FORWARDER_GROUP=demo-forwarder \
+	BELLAMY_MONGO_DATABASE=$(DEMO_DB) BELLAMY_LOG_LEVEL=WARNING
+DEMO_EMBEDDED_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/.data/demo.sqlite3 DATABASE_REPLICA_URL= \
+	REDIS_URL= CELERY_BROKER_URL= BELLAMY_EVENTS_URL= BELLAMY_NOTIFICATIONS_URL= BELLAMY_GRAPH_URL= \
+	BELLAMY_LOG_LEVEL=WARNING
+DEMO_ARGS ?=
+
+ifeq ($(EMBEDDED),1)
+demo: install
+	@echo "==> demo on the embedded default (.data/demo.sqlite3, first 2,000 tweets)"
+	@start=$$(date +%s); mkdir -p .data && \
+	$(DEMO_EMBEDDED_ENV) $(PY) manage.py migrate --noinput > /dev/null && \
+	$(DEMO_EMBEDDED_ENV) $(PY) manage.py demo_run --subset 2000 $(DEMO_ARGS) && \
+	echo "==> make demo EMBEDDED=1 took $$(( $$(date +%s) - start )) s"
+else
+demo: install-test services
+	@echo "==> demo on the production stack (database $(DEMO_DB), topic prefix demo.)"
+	@start=$$(date +%s); \
+	$(PY) -c "import psycopg; c = psycopg.connect('postgresql://bellamy:bellamy@127.0.0.1:5432/postgres', autocommit=True); \
+	c.execute('SELECT 1 FROM pg_database WHERE datname = %s', ['$(DEMO_DB)']).fetchone() or c.execute('CREATE DATABASE $(DEMO_DB)')" && \
+	export $(DEMO_ENV) && eval "$$(bin/stack env)" && \
+	$(PY) manage.py migrate --noinput > /dev/null && \
+	$(PY) manage.py demo_run $(DEMO_ARGS) && \
+	echo "==> make demo took $$(( $$(date +%s) - start )) s"
+endif

@@ -51,9 +51,11 @@ class Command(BaseCommand):
         parser.add_argument("--subset", type=int, default=None, help="Only the first N tweet rows (default all 9,214).")
         parser.add_argument("--live-posts", type=int, default=200,
                             help="The newest N selected tweets go through the services and the event pipeline.")
-        parser.add_argument("--edges", type=Path, default=None, help=f"Edge list (default <datasets>/{importers.EDGES_FILE}).")
+        parser.add_argument("--edges", type=Path, default=None,
+                            help=f"Edge list (default <datasets>/{importers.EDGES_FILE}).")
         parser.add_argument("--messages", type=int, default=None, help="Only the first N CollegeMsg messages.")
-        parser.add_argument("--sample-user", default=None, help="Username shown in the report (default: newest post's author).")
+        parser.add_argument("--sample-user", default=None,
+                            help="Username shown in the report (default: author of the most-liked live post).")
         parser.add_argument("--mode", default=None, help="Label of the run in the report.")
         parser.add_argument("--drain-timeout", type=float, default=900.0, help="Seconds to wait for the backlog.")
         parser.add_argument("--no-analytics", action="store_true", help="Skip analytics_recompute.")
@@ -87,9 +89,11 @@ class Command(BaseCommand):
         live_rows = rows[len(rows) - min(live_posts, len(rows)):] if live_posts else []
         bulk_rows = rows[:len(rows) - len(live_rows)]
         newest = max((row.created_at for row in rows), default=None)
-        total_tweets = 9214
+        total_tweets = (len(importers.read_tweets(importers.dataset_path(importers.TWEETS_FILE)))
+                        if subset is not None else len(rows))
         scope = (f"ego-Facebook {edges_path.name}; tweets: {len(rows):,} rows"
-                 + (f" (SUBSET: the first {subset:,} of {total_tweets:,}, oldest first)" if subset is not None else " (all)")
+                 + (f" (SUBSET: the first {subset:,} of {total_tweets:,}, oldest first)"
+                    if subset is not None else " (all)")
                  + f", of which the newest {len(live_rows)} live through the services; CollegeMsg: "
                  + f"{len(message_rows):,} messages" + (" (subset)" if messages is not None else " (all)"))
         self.stdout.write(f"demo_run: {scope}")
@@ -163,7 +167,8 @@ class Command(BaseCommand):
             with tqdm(total=len(rows), unit="post", disable=not self.progress, file=self.stderr._out) as progress:
                 result = importers.import_tweets_live(rows, on_row=progress.update)
             drained = pipeline.wait_until_drained(timeout=drain_timeout, stable_polls=3 if needs_processes else 1,
-                                                  interval=1.0 if needs_processes else 0.0)
+                                                  interval=1.0 if needs_processes else 0.0,
+                                                  processes=processes if needs_processes else None)
         finally:
             processes.stop()
         if not drained.drained:
@@ -173,4 +178,5 @@ class Command(BaseCommand):
                 f"(logs in .data/logs/demo/)"
             )
         return (result.summary(live=True) + f"; backlog drained in {drained.seconds:.1f} s "
-                f"({drained.polls} polls, {drained.relayed} relayed by the sweep)")
+                f"({drained.polls} polls, {drained.relayed} relayed by the sweep"
+                + (f", {processes.restarts} process restarts" if processes.restarts else "") + ")")
