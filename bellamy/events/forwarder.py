@@ -90,12 +90,29 @@ class Forwarder:
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
             max_poll_records=max_poll_records,
+            # Notice new topics/partitions within seconds (the default is 5 minutes), so a
+            # group that formed before a topic's metadata spread rebalances promptly.
+            metadata_max_age_ms=5000,
         )
         # Create missing topics first: a subscription to a topic that does not exist yet is
         # only noticed at the next metadata refresh (minutes), delaying the first events.
-        ensure_topics(bootstrap_servers, [*all_topics(prefix=topic_prefix), self.dead_letter_topic])
-        self.consumer.subscribe(topics=all_topics(prefix=topic_prefix), listener=_Listener(self))
+        topics = all_topics(prefix=topic_prefix)
+        ensure_topics(bootstrap_servers, [*topics, self.dead_letter_topic])
+        self._await_metadata(topics)
+        self.consumer.subscribe(topics=topics, listener=_Listener(self))
         self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id=f"{group_id}-dlq")
+
+    def _await_metadata(self, topics: list[str], timeout: float = 15.0) -> None:
+        """Wait until the broker reports partitions for every topic (a topic just created is
+        not in the metadata at once; joining the group before would assign nothing)."""
+        deadline = time.monotonic() + timeout
+        missing = list(topics)
+        while missing and time.monotonic() < deadline:
+            missing = [t for t in missing if not self.consumer.partitions_for_topic(t)]
+            if missing:
+                time.sleep(0.2)
+        if missing:
+            logger.warning("forwarder: no partition metadata yet for %s; joining anyway", missing)
 
     def stop(self) -> None:
         """Ask the loop to finish its current batch, commit, and return (SIGTERM handler)."""
