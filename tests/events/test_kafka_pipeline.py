@@ -1,10 +1,9 @@
 """The production event path on the real broker: outbox → Kafka → forwarder → task."""
 
-import threading
 import uuid
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from kafka import KafkaConsumer, KafkaProducer
 
 from bellamy.events.envelope import Envelope

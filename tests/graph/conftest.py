@@ -26,27 +26,6 @@ def carol(user_factory):
 
 
 @pytest.fixture
-def befriend(db):
-    """``befriend(a, b)`` makes ``a`` and ``b`` friends (a Friendship row, no events)."""
-
-    def make(a, b):
-        low, high = sorted((a.pk, b.pk))
-        return Friendship.objects.create(user_low_id=low, user_high_id=high)
-
-    return make
-
-
-@pytest.fixture
-def block(db):
-    """``block(blocker, blocked)`` records a block (a Block row, no events)."""
-
-    def make(blocker, blocked):
-        return Block.objects.create(blocker=blocker, blocked=blocked)
-
-    return make
-
-
-@pytest.fixture
 def pending(db):
     """``pending(a, b)`` records a pending friend request from ``a`` to ``b`` (no events)."""
 

@@ -13,7 +13,6 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from bellamy.events.envelope import Envelope
-from graph.models import Block, Friendship
 from notifications.stores import get_notification_store
 from tests.conftest import MONGO_URL, service_unavailable
 
@@ -57,27 +56,6 @@ def backend(request, settings, db):
 def store(backend):
     """The configured store of the current backend (``get_notification_store()``)."""
     return get_notification_store()
-
-
-@pytest.fixture
-def befriend(db):
-    """``befriend(a, b)`` makes users ``a`` and ``b`` friends (a Friendship row, no events)."""
-
-    def make(a, b):
-        low, high = sorted((a.pk, b.pk))
-        return Friendship.objects.create(user_low_id=low, user_high_id=high)
-
-    return make
-
-
-@pytest.fixture
-def block(db):
-    """``block(blocker, blocked)`` records a block (a Block row, no events)."""
-
-    def make(blocker, blocked):
-        return Block.objects.create(blocker=blocker, blocked=blocked)
-
-    return make
 
 
 @pytest.fixture

@@ -4,34 +4,15 @@ window as of a reference time (default now)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from posts.models import PostHashtag
 from trends import trending
+from bellamy.commands import parse_moment
 from trends.services import global_trends_recompute, trend_buckets_rebuild
-
-
-def parse_as_of(raw: str) -> datetime:
-    """An aware datetime from ``YYYY-MM-DD`` or ISO 8601 (naive means UTC).
-
-    Raises:
-        CommandError: not a date or datetime.
-    """
-    try:
-        value = parse_datetime(raw)
-        day = parse_date(raw) if value is None and len(raw) == 10 else None
-    except ValueError:
-        value = day = None
-    if value is None:
-        if day is None:
-            raise CommandError(f"--as-of: {raw!r} is not an ISO 8601 date or datetime")
-        value = datetime(day.year, day.month, day.day)
-    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
 
 
 class Command(BaseCommand):
@@ -46,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
 
     def handle(self, *args, window, as_of, no_rebuild, no_progress, **options):
-        as_of_at = parse_as_of(as_of) if as_of else timezone.now()
+        as_of_at = parse_moment(as_of, "--as-of") if as_of else timezone.now()
         if not no_rebuild:
             with tqdm(
                 total=PostHashtag.objects.count(), unit="link", disable=no_progress, file=self.stderr._out

@@ -14,35 +14,15 @@ command is idempotent. Only rows still in the outbox can be replayed (sent rows 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from bellamy.commands import parse_moment
 from bellamy.events.models import OutboxEvent
 from bellamy.events.registry import is_registered
 from bellamy.events.services import relay_all_pending
-
-
-def parse_moment(raw: str, option: str) -> datetime:
-    """An aware datetime from ``YYYY-MM-DD`` or ISO 8601 (naive means UTC).
-
-    Raises:
-        CommandError: not a date or datetime.
-    """
-    try:
-        value = parse_datetime(raw)
-        day = parse_date(raw) if value is None and len(raw) == 10 else None
-    except ValueError:
-        value = day = None
-    if value is None:
-        if day is None:
-            raise CommandError(f"{option}: {raw!r} is not an ISO 8601 date or datetime")
-        value = datetime(day.year, day.month, day.day)
-    return value.replace(tzinfo=UTC) if timezone.is_naive(value) else value
 
 
 class Command(BaseCommand):
