@@ -7,8 +7,9 @@
 #   make stack   the same app on the production backends: web, one worker per queue, beat,
 #                forwarder, against the services
 #   make bench   every benchmark on the production stack, one table, bench/results/<date>.json
+#   make demo    all three real datasets end to end on the production stack + report;
+#                EMBEDDED=1: the embedded default (2,000 tweets)
 #   make services / make services-stop
-#   make demo    all three real datasets end to end on the production stack + report; EMBEDDED=1: embedded default (2,000 tweets)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -27,10 +28,10 @@ TEST_ENV := DJANGO_DEBUG=0 \
 	REDIS_URL=redis://127.0.0.1:6379/15 \
 	BELLAMY_REQUIRE_SERVICES=1
 
-.PHONY: help install install-test run migrate test test-fast services services-stop stack bench clean demo
+.PHONY: help install install-test run migrate test services services-stop stack bench clean demo
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '1,13p' Makefile
 
 $(PY):
 	@echo "==> creating the virtualenv $(VENV) with $$($(PYTHON) --version)"
