@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def prepare_environment() -> None:
     """Point Django at the bench database (created if missing) and eager Celery."""
-    url = os.environ.get("DATABASE_URL", "")
+    url = os.environ.get("DATABASE_URL", "postgres://bellamy:bellamy@127.0.0.1:5432/bellamy")
     if not url.startswith(("postgres://", "postgresql://")):
         sys.exit("DATABASE_URL must be a postgres:// URL (the benchmark needs PostgreSQL)")
     parts = urlsplit(url)
@@ -125,7 +125,9 @@ def main() -> None:
         },
     }
     rows = []
+    figures: dict[str, dict] = {}
     for label, spec in backends.items():
+        figures[label] = {}
         with override_settings(BELLAMY_NOTIFICATIONS=spec):
             store = get_notification_store()
             store.ping()
@@ -145,6 +147,7 @@ def main() -> None:
                     stored = tasks.post_created_task.apply(args=[envelope.to_dict()]).get()
                     timings.append(time.perf_counter() - started)
                     assert stored == n and store.count() - before == n, (stored, n)
+                figures[label][f"fanout_{n}_seconds"] = statistics.median(timings)
                 rows.append((label, f"fan-out to {n:,} friends", f"{statistics.median(timings):.3f} s",
                              f"min {min(timings):.3f} s, max {max(timings):.3f} s"))
             # --- listing -------------------------------------------------------------------
@@ -182,6 +185,7 @@ def main() -> None:
             for name, call in cases.items():
                 call()  # warm up
                 samples = measure(call)
+                figures[label][name] = {"p50_ms": percentile(samples, 0.5), "p95_ms": percentile(samples, 0.95)}
                 rows.append((label, f"{name}, {args.list_size:,} stored",
                              f"p50 {percentile(samples, 0.5):.2f} ms", f"p95 {percentile(samples, 0.95):.2f} ms"))
             store.close()
@@ -197,6 +201,10 @@ def main() -> None:
     print(f"\n(runs={args.runs}, samples={args.samples}, Python {sys.version.split()[0]}, "
           f"Celery eager, push: presence lookup with nobody online; DB {settings.DATABASES['default']['NAME']})")
     MongoClient(mongo_url).drop_database(BENCH_DB)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import emit
+
+    emit(figures)
 
 
 if __name__ == "__main__":
