@@ -29,7 +29,9 @@ BENCHMARKS = {
     "events_pipeline": ("bench/events_pipeline.py", ["--events", "2000"], ["--events", "1000"], 600),
     "scoring_backfill": ("bench/scoring_backfill.py", [], [], 900),
     "graph_suggestions": ("bench/graph_suggestions.py", ["--users", "200"], ["--users", "100"], 900),
-    "notifications_fanout": ("bench/notifications_fanout.py", [], ["--runs", "1", "--samples", "50", "--sizes", "1000"], 900),
+    # SecantusDB lists take ~1 s each (it sorts in memory), hence few samples.
+    "notifications_fanout": ("bench/notifications_fanout.py", ["--runs", "3", "--samples", "30"],
+                             ["--runs", "1", "--samples", "10", "--sizes", "1000"], 900),
     "feed_latency": ("bench/feed_latency.py", [], ["--requests", "20"], 900),
     "realtime_latency": ("bench/realtime_latency.py", ["--seconds", "15", "--workers", "2"], ["--seconds", "8", "--workers", "2"], 900),
     "http_load": ("bench/http_load.py", [], ["--quick"], 1800),
@@ -106,6 +108,15 @@ def summary(results: dict) -> list[tuple]:
     for proc_name, mib in rss.items():
         if proc_name != "web":
             row(f"{proc_name} process RSS MiB", mib, "", "", "", None)
+    for label in ("orm (PostgreSQL)", "mongo (SecantusDB)"):
+        fanout = _get(results, "notifications_fanout", label) or {}
+        for n in (1000, 5000):
+            if f"fanout_{n}_seconds" in fanout:
+                row(f"notification fan-out to {n:,} friends, seconds, {label}", fanout[f"fanout_{n}_seconds"],
+                    "", "", "", None)
+        listing = fanout.get("list first page (20)")
+        if listing:
+            row(f"notification list p50 ms (10,000 stored), {label}", listing["p50_ms"], "", "", "", None)
     scoring = _get(results, "scoring_backfill")
     if scoring:
         row("scores backfilled posts/s (100k posts) vs GROUP BY counts", scoring["posts_per_second"],
