@@ -93,11 +93,22 @@ def main() -> dict:
     parser.add_argument("--friends", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--database", default="bellamy_bench_feed")
+    parser.add_argument("--viewer", default=None, metavar="USERNAME",
+                        help="Measure this existing user's feed (e.g. fb2722 in the make-demo database "
+                             "bellamy_demo: the ego-Facebook graph with the tweet corpus) instead of "
+                             "building the synthetic data set.")
     args = parser.parse_args()
-    setup_django("bellamy_bench_feed")
+    setup_django(args.database)
     start = time.perf_counter()
-    viewer_id = build(args.friends, args.posts)
-    print(f"data set ready in {time.perf_counter() - start:.1f}s ({args.friends} friends, {args.posts} posts)")
+    if args.viewer:
+        from django.contrib.auth import get_user_model
+
+        viewer_id = get_user_model().objects.get(username=args.viewer).pk
+        print(f"measuring {args.viewer} in {args.database}")
+    else:
+        viewer_id = build(args.friends, args.posts)
+        print(f"data set ready in {time.perf_counter() - start:.1f}s ({args.friends} friends, {args.posts} posts)")
     results = measure(viewer_id, args.requests)
     print_table(
         f"Feed first page, {args.requests} requests each",
