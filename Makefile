@@ -51,7 +51,11 @@ $(VENV)/.installed-test: requirements-test.txt requirements.txt | $(PY)
 install: $(VENV)/.installed-runtime
 install-test: $(VENV)/.installed-test
 
-migrate: install
+.env:
+	@echo "==> writing .env for local development (DJANGO_DEBUG=1; see .env.example) — production sets its own environment"
+	@printf '# Written by make run for local development; see .env.example for every variable.\nDJANGO_DEBUG=1\n' > .env
+
+migrate: install .env
 	@echo "==> migrating the embedded-default database (.data/db.sqlite3)"
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 

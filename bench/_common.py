@@ -23,6 +23,7 @@ def setup_django(database: str = "bellamy_bench") -> None:
     sys.path.insert(0, str(ROOT))
     defaults = {
         "DJANGO_SETTINGS_MODULE": "bellamy.settings",
+        "DJANGO_DEBUG": "0",
         "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
         "DATABASE_URL": f"postgres://bellamy:bellamy@127.0.0.1:5432/{database}",
         "REDIS_URL": "redis://127.0.0.1:6379/12",
