@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bellamy.realtime.presence import get_presence
-from bellamy.realtime.services import push_to_users
+from bellamy.realtime.services import push_messages
 from graph import selectors as graph_selectors
 from notifications import selectors
 from notifications.stores import get_notification_store
@@ -52,8 +52,10 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
         # One presence round trip for the whole batch; offline recipients cost nothing more.
         online = get_presence().online({record.recipient_id for record in records})
         pending = [record for record in records if record.recipient_id in online]
-        for record, data in zip(pending, selectors.notification_objects(pending), strict=True):
-            push_to_users([record.recipient_id], {"type": PUSH_TYPE, "data": data})
+        push_messages(
+            (record.recipient_id, {"type": PUSH_TYPE, "data": data})
+            for record, data in zip(pending, selectors.notification_objects(pending), strict=True)
+        )
 
     transaction.on_commit(push)
 

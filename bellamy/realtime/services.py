@@ -23,18 +23,29 @@ def push_to_users(user_ids: Iterable[int], message: dict) -> int:
     Returns:
         The number of online users sent to.
     """
-    online = get_presence().online(user_ids)
-    if not online:
-        return 0
-    layer = get_channel_layer()
-    send = async_to_sync(_send_all)
-    send(layer, sorted(online), {"type": "push.message", "message": message})
-    return len(online)
+    return push_messages([(user_id, message) for user_id in dict.fromkeys(user_ids)])
 
 
-async def _send_all(layer, user_ids: list[int], event: dict) -> None:
-    for user_id in user_ids:
-        await layer.group_send(user_group(user_id), event)
+def push_messages(messages: Iterable[tuple[int, dict]]) -> int:
+    """Send each ``(user id, message)`` to that user's open sockets, if they are online.
+
+    One presence round trip and one pass through the event loop for the whole batch, so a
+    worker pushing many different messages (one notification per recipient) pays once.
+
+    Returns:
+        The number of messages sent (those of offline users are dropped).
+    """
+    messages = list(messages)
+    online = get_presence().online({user_id for user_id, _ in messages})
+    pending = [(user_id, message) for user_id, message in messages if user_id in online]
+    if pending:
+        async_to_sync(_send_all)(get_channel_layer(), pending)
+    return len(pending)
+
+
+async def _send_all(layer, messages: list[tuple[int, dict]]) -> None:
+    for user_id, message in messages:
+        await layer.group_send(user_group(user_id), {"type": "push.message", "message": message})
 
 
 def close_user_sockets(user_id: int) -> None:
