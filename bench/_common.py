@@ -31,7 +31,7 @@ def setup_django(database: str = "bellamy_bench") -> None:
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
-    _create_database(os.environ["DATABASE_URL"])
+    create_database(os.environ["DATABASE_URL"])
     import django
     from django.core.management import call_command
 
@@ -39,7 +39,8 @@ def setup_django(database: str = "bellamy_bench") -> None:
     call_command("migrate", verbosity=0)
 
 
-def _create_database(url: str) -> None:
+def create_database(url: str) -> None:
+    """Create the PostgreSQL database named in ``url`` if it does not exist."""
     import psycopg
 
     name = url.rsplit("/", 1)[1]
@@ -96,10 +97,3 @@ def emit(results: dict) -> None:
     if path:
         Path(path).write_text(json.dumps(results, indent=2, default=str))
 
-
-def database_url() -> str:
-    """The configured default database as a URL (for subprocesses of a benchmark)."""
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

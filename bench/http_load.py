@@ -262,16 +262,15 @@ def main() -> dict:
     setup_django("bellamy_bench_http")
     from django.db import connection
 
-    from _common import database_url
     from bench.urls import BARE_TABLE_SQL
-    from tests.live_stack import LiveStack
+    from tests.live_stack import LiveStack, current_database_url
 
     with connection.cursor() as cursor:
         cursor.execute(BARE_TABLE_SQL)
         cursor.execute("TRUNCATE bench_bare_post")
         cursor.execute("TRUNCATE posts_post CASCADE")
     people = build_people(readers=200, authors=100, friends_each=20)
-    url = database_url()
+    url = current_database_url()
     results: dict = {"scaling": {}, "pipeline": []}
     grow_posts(10_000, people["authors"])
     with LiveStack(database_url=url, workers=2, extra_env=_stack_env()) as stack:

@@ -47,13 +47,10 @@ def prepare_environment() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bellamy.settings")
     sys.path.insert(0, str(ROOT))
 
-    import psycopg
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _common import create_database
 
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    create_database(os.environ["DATABASE_URL"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -201,7 +198,6 @@ def main() -> None:
     print(f"\n(runs={args.runs}, samples={args.samples}, Python {sys.version.split()[0]}, "
           f"Celery eager, push: presence lookup with nobody online; DB {settings.DATABASES['default']['NAME']})")
     MongoClient(mongo_url).drop_database(BENCH_DB)
-    sys.path.insert(0, str(ROOT / "bench"))
     from _common import emit
 
     emit(figures)

@@ -95,7 +95,6 @@ def main() -> dict:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     setup_django("bellamy_bench_rt")
-    from django.conf import settings
     from rest_framework_simplejwt.tokens import AccessToken
 
     from tests.live_stack import LiveStack
@@ -104,10 +103,8 @@ def main() -> dict:
     from django.contrib.auth import get_user_model
 
     tokens = {u.pk: str(AccessToken.for_user(u)) for u in get_user_model().objects.filter(pk__in=receivers + authors)}
-    db = settings.DATABASES["default"]
-    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     results = []
-    with LiveStack(database_url=url, workers=args.workers,
+    with LiveStack(workers=args.workers,
                    extra_env={"DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"]}) as stack:
         for rate in (float(r) for r in args.rates.split(",")):
             results.append(asyncio.run(run_rate(stack, tokens, receivers, authors, rate, args.seconds)))

@@ -22,29 +22,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import create_database, emit  # noqa: E402
 os.environ.setdefault("DATABASE_URL", "postgres://bellamy:bellamy@127.0.0.1:5432/bellamy_bench_score")
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bellamy.settings")
 
 POSTS = 100_000
 USERS = 2_000
-
-
-def ensure_database(url: str) -> None:
-    """Create the PostgreSQL database of ``url`` if it does not exist."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = parts._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}")
 
 
 def populate(reset: bool) -> None:
@@ -118,7 +106,7 @@ def main() -> None:
     url = os.environ["DATABASE_URL"]
     if not url.startswith("postgres"):
         sys.exit("the benchmark needs PostgreSQL (DATABASE_URL=postgres://…)")
-    ensure_database(url)
+    create_database(url)
     import django
 
     django.setup()
@@ -152,9 +140,6 @@ def main() -> None:
           f"{result.seconds:.2f}s = {rate:,.0f} posts/s")
     print(f"ratio backfill/baseline: {rate / (POSTS / baseline):.3f} "
           f"(backfill takes {result.seconds / baseline:.1f}x the plain aggregation)")
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _common import emit
-
     emit({"posts": POSTS, "posts_per_second": rate, "baseline_posts_per_second": POSTS / baseline,
           "ratio": rate / (POSTS / baseline), "seconds": result.seconds})
 

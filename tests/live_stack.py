@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 
 
+def current_database_url() -> str:
+    """The database Django is connected to now, as a URL (a test run's test database)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -35,14 +43,15 @@ class LiveStack:
     """Web + worker + forwarder subprocesses sharing one environment.
 
     Args:
-        database_url: the PostgreSQL database the processes use (a test database works:
-            tests write their rows committed, with ``transactional_db``).
+        database_url: the PostgreSQL database the processes use; default the one Django is
+            connected to (a test database works: tests write their rows committed, with
+            ``transactional_db``).
         workers: Celery worker processes (each serves every queue).
         log_dir: where each process's output goes.
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
     """
 
-    def __init__(self, *, database_url: str, workers: int = 1, log_dir: Path | None = None,
+    def __init__(self, *, database_url: str | None = None, workers: int = 1, log_dir: Path | None = None,
                  extra_env: dict[str, str] | None = None):
         tag = uuid.uuid4().hex[:8]
         self.port = free_port()
@@ -55,7 +64,7 @@ class LiveStack:
             "DJANGO_SETTINGS_MODULE": "bellamy.settings",
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "live-stack-secret-key-not-for-production-0123"),
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database_url or current_database_url(),
             "REDIS_URL": "redis://127.0.0.1:6379/10",
             "CELERY_BROKER_URL": "redis://127.0.0.1:6379/11",
             "BELLAMY_KEY_PREFIX": f"stack{tag}",

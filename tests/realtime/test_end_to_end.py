@@ -8,7 +8,6 @@ import time
 import httpx
 import pytest
 import websockets
-from django.db import connection
 from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.conftest import service_unavailable
@@ -17,14 +16,9 @@ from tests.live_stack import LiveStack
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
 @pytest.fixture
 def live_stack():
-    stack = LiveStack(database_url=database_url())
+    stack = LiveStack()
     try:
         stack.start()
     except RuntimeError as exc:
