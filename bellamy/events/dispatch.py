@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from celery.exceptions import NotRegistered
+
 from bellamy.celery import app
 from bellamy.events import routes
 from bellamy.events.envelope import Envelope
@@ -45,8 +47,6 @@ def dispatch(envelope: Envelope) -> int:
         task = app.tasks.get(route.task)
         if task is None:
             if app.conf.task_always_eager:
-                from celery.exceptions import NotRegistered
-
                 raise NotRegistered(route.task)
             app.send_task(route.task, args=[payload], queue=route.queue)
         else:
