@@ -48,11 +48,12 @@ class Command(BaseCommand):
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: forwarder.stop())
-        self.stdout.write(f"forwarder: consuming in group {forwarder.consumer.config['group_id']}")
+        self.stdout.write(f"forwarder: consuming in group {forwarder.group_id}")
         stats = forwarder.run(max_polls=max_polls, run_for=run_for, until_idle_polls=until_idle)
         self.stdout.write(
             f"forwarder: stopped after {stats.polls} polls; dispatched {stats.dispatched} events "
             f"in {stats.batches} batches as {stats.tasks} tasks, "
             f"dead-lettered {stats.dead_lettered}, commits {stats.commits} "
-            f"({stats.commit_failures} skipped during rebalances), dispatch failures {stats.dispatch_failures}"
+            f"({stats.commit_failures} skipped during rebalances), dispatch failures {stats.dispatch_failures}, "
+            f"reconnects {stats.reconnects}"
         )
