@@ -122,9 +122,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-#: Seconds after which a delivered but unacknowledged task message is handed out again (a worker
-#: died). A task still running then (retrying in place through an outage) gets a duplicate
-#: delivery, which its idempotency records turn into a no-op.
+#: Seconds after which a delivered but unacknowledged task message is handed out again (its
+#: worker died). A running event task refreshes its delivery every third of this
+#: (``bellamy.events.delivery``), so only a dead worker's messages time out.
 BELLAMY_TASK_VISIBILITY_TIMEOUT = env.int("BELLAMY_TASK_VISIBILITY_TIMEOUT", default=30)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 #: One queue per worker (ARCHITECTURE.md §4); the routing table names the queue of each task.

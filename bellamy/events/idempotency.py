@@ -31,6 +31,8 @@ its own transaction and sorts a failure with :func:`bellamy.events.failures.clas
 
 The message is acknowledged only when the task returns (``CELERY_TASK_ACKS_LATE``): a worker
 killed mid-batch has it redelivered, and the records make the rerun skip what was committed.
+While the task runs, its delivery is kept visible (:mod:`bellamy.events.delivery`), so a long
+batch or a long retry is not handed out a second time.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from django.db import connections, router, transaction
 from django.utils import timezone
 
 from bellamy.celery import app
+from bellamy.events.delivery import keep_visible
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EnvelopeDecodeError
 from bellamy.events.failures import Failure, RetryPolicy, classify, is_database_error
@@ -55,18 +58,24 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Most rows per claim statement (a batch is bounded well below this; it keeps any batch under
-#: the bind-parameter limits of PostgreSQL and SQLite).
+#: SQLite's bind-parameter limit).
 CLAIM_CHUNK = 2000
 
 
 def _claim_sql(connection, rows: int) -> str:
+    """The claim statement for ``rows`` ids. PostgreSQL gets the ids as one array parameter
+    (``unnest``): a statement with thousands of placeholders costs more to build and parse than
+    to run. SQLite gets a ``VALUES`` list."""
     meta = ProcessedEvent._meta
     qn = connection.ops.quote_name
     columns = ", ".join(qn(meta.get_field(name).column) for name in ("event_id", "task_name", "processed_at"))
     conflict = ", ".join(qn(meta.get_field(name).column) for name in ("event_id", "task_name"))
-    values = ", ".join(["(%s, %s, %s)"] * rows)
+    if connection.vendor == "postgresql":
+        rows_sql = "SELECT unnest(%s::uuid[]), %s, %s ORDER BY 1"
+    else:
+        rows_sql = "VALUES " + ", ".join(["(%s, %s, %s)"] * rows)
     return (
-        f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES {values} "
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) {rows_sql} "
         f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {qn(meta.get_field('event_id').column)}"
     )
 
@@ -75,7 +84,7 @@ def claim(event_ids: Sequence[str], task_name: str) -> set[str]:
     """Record ``(event id, task_name)`` for every id not recorded yet; return those it recorded.
 
     One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` statement per :data:`CLAIM_CHUNK` ids (one
-    for any batch the forwarder builds). Call it inside the transaction of the handler's effects:
+    for any batch the forwarder builds), inserting in event-id order. Call it inside the transaction of the handler's effects:
     a rollback un-claims. A row another open transaction is inserting makes this one wait for
     it (unique index), so concurrent duplicates serialise.
 
@@ -102,9 +111,13 @@ def claim(event_ids: Sequence[str], task_name: str) -> set[str]:
     with connection.cursor() as cursor:
         for start in range(0, len(ordered), CLAIM_CHUNK):
             chunk = ordered[start:start + CLAIM_CHUNK]
-            params: list[Any] = []
-            for event_uuid in chunk:
-                params += [id_field.get_db_prep_save(event_uuid, connection), name, now]
+            params: list[Any]
+            if connection.vendor == "postgresql":
+                params = [chunk, name, now]
+            else:
+                params = []
+                for event_uuid in chunk:
+                    params += [id_field.get_db_prep_save(event_uuid, connection), name, now]
             cursor.execute(_claim_sql(connection, len(chunk)), params)
             claimed.update(by_uuid[uuid.UUID(str(row[0]))] for row in cursor.fetchall())
     return claimed
@@ -265,14 +278,15 @@ def _run_task(task, task_name: str, payload: Any, handler: Callable[[list[Envelo
         return run_batch(task_name, decode_batch(payload), handler)[1]
     queue = (task.request.delivery_info or {}).get("routing_key") or ""
     execution = _Execution(task_name, queue, RetryPolicy.from_settings(), time.sleep)
-    try:
-        envelopes = decode_batch(payload)
-    except EnvelopeDecodeError as exc:  # cannot succeed on a retry: keep it for an operator
-        logger.error("%s: payload is not a list of envelopes: %s", task_name, exc)
-        while not execution._dead_letter(payload, exc, 1, timezone.now()):
-            time.sleep(execution.policy.max_delay)
-        return None
-    return execution.run(envelopes, handler)
+    with keep_visible(task):  # a long batch or retries in place are not redelivered meanwhile
+        try:
+            envelopes = decode_batch(payload)
+        except EnvelopeDecodeError as exc:  # cannot succeed on a retry: keep it for an operator
+            logger.error("%s: payload is not a list of envelopes: %s", task_name, exc)
+            while not execution._dead_letter(payload, exc, 1, timezone.now()):
+                time.sleep(execution.policy.max_delay)
+            return None
+        return execution.run(envelopes, handler)
 
 
 def _copy_identity(target, func) -> None:

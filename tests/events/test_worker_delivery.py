@@ -98,3 +98,24 @@ def test_a_payload_that_is_not_a_batch_of_envelopes_is_dead_lettered(celery_brok
     assert (letter.task_name, letter.payload, letter.event_count) == (worker_tasks.FLAKY_TASK, ["not an envelope"], 1)
     assert letter.reason == "EnvelopeDecodeError: envelope must be a JSON object, got str"
     assert ProcessedEvent.objects.count() == 0
+
+
+def test_a_task_running_longer_than_the_visibility_timeout_is_not_handed_out_twice(celery_broker, start_worker):
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    inside = worker_tasks.key("inside", celery_broker.key_prefix)
+    # Given two workers (visibility timeout 5 s) and a task that runs for three timeouts,
+    first, second = start_worker(), start_worker()
+    batch = [envelope(1)]
+    worker_tasks.gated_effect_task.apply_async(args=[[e.to_dict() for e in batch]], queue="default")
+    assert wait_until(lambda: client.llen(inside) == 1, timeout=60), first.tail() + second.tail()
+    # when the workers' periodic restore runs meanwhile (every second here),
+    wait_until(lambda: client.llen(inside) > 1, timeout=15)
+    # then the running task's delivery was kept visible: nobody got it a second time,
+    assert client.llen(inside) == 1
+    assert celery_broker.messages("default") == []
+    assert celery_broker.client.hlen(f"{celery_broker.prefix}unacked") == 1
+    # and it completes once.
+    client.set(worker_tasks.key("gate", celery_broker.key_prefix), 1)
+    assert wait_until(lambda: effects(worker_tasks.GATED_TASK) == [batch[0].id], timeout=60)
+    assert wait_until(lambda: celery_broker.client.hlen(f"{celery_broker.prefix}unacked") == 0, timeout=30)
+    assert client.llen(inside) == 1
