@@ -37,7 +37,7 @@ from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from bellamy.events.backends.kafka import ensure_topics
-from bellamy.events.dispatch import dispatch_batch
+from bellamy.events.dispatch import dispatch_batch, import_tasks
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EnvelopeDecodeError
 from bellamy.events.registry import DEAD_LETTER_TOPIC, all_topics, topic_for, type_of_topic
@@ -223,6 +223,7 @@ class Forwarder:
         deadline = time.monotonic() + run_for if run_for is not None else None
         idle = 0
         pause = self.retry_pause
+        import_tasks()  # before joining: the first batch must not wait for the task modules
         try:
             while not self._stopping:
                 if max_polls is not None and self.stats.polls >= max_polls:

@@ -247,7 +247,7 @@ def prune_outbox(*, retention_hours: int | None = None, processed_retention_hour
 def dead_letter_digest(task_name: str, payload: Any) -> str:
     """sha256 hex of ``task_name`` and the batch's event ids (sorted), or of the whole payload
     when it is not a list of envelopes: the same batch of the same task has the same digest."""
-    if isinstance(payload, list) and all(isinstance(item, dict) and isinstance(item.get("id"), str) for item in payload):
+    if isinstance(payload, list) and all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in payload):
         body = ",".join(sorted(item["id"] for item in payload))
     else:
         body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
@@ -317,12 +317,12 @@ def dead_letter_replay(*, letter: DeadLetter) -> None:
         kombu.exceptions.OperationalError: the task broker is unreachable (nothing marked).
         Exception: with eager Celery, whatever the task raised (nothing marked).
     """
-    from bellamy.events.dispatch import _import_tasks, enqueue
+    from bellamy.events.dispatch import enqueue, import_tasks
     from bellamy.events.routes import Route
 
     if letter.replayed_at is not None:
         raise ValueError(f"dead letter {letter.pk} was replayed at {letter.replayed_at.isoformat()}")
-    _import_tasks()
+    import_tasks()
     enqueue(Route(letter.task_name, letter.queue or settings.CELERY_TASK_DEFAULT_QUEUE), letter.payload)
     DeadLetter.objects.filter(pk=letter.pk, replayed_at__isnull=True).update(replayed_at=timezone.now())
     logger.info("dead letter %s replayed to %s", letter.pk, letter.task_name)
