@@ -71,12 +71,12 @@ class _Listener(ConsumerRebalanceListener):
         self.forwarder = forwarder
 
     def on_partitions_revoked(self, revoked):
-        logger.info("forwarder: partitions revoked: %s", sorted(map(tuple, revoked)))
+        logger.info("forwarder %s: partitions revoked: %s", self.forwarder.group_id, sorted(map(tuple, revoked)))
         self.forwarder.assigned -= set(revoked)
         self.forwarder._rebalancing_since = time.monotonic()
 
     def on_partitions_assigned(self, assigned):
-        logger.info("forwarder: partitions assigned: %s", sorted(map(tuple, assigned)))
+        logger.info("forwarder %s: partitions assigned: %s", self.forwarder.group_id, sorted(map(tuple, assigned)))
         self.forwarder.assigned = set(assigned)
         self.forwarder._rebalancing_since = None
         self.forwarder.stats.assignments += 1
@@ -140,6 +140,9 @@ class Forwarder:
         self.producer: KafkaProducer | None = None
         self._rebalancing_since: float | None = None
         self._stopping = False
+        #: ``time.monotonic()`` of the loop's last sign of life (a poll returned, a retry began);
+        #: ``run_event_forwarder``'s watchdog exits the process when it stops moving.
+        self.last_progress = time.monotonic()
 
     # --- connection -------------------------------------------------------------------------
     def connect(self) -> None:
@@ -195,7 +198,8 @@ class Forwarder:
     def _reconnect(self, reason: str, pause: float) -> float:
         """Drop the clients after ``reason``, wait ``pause`` seconds; returns the next pause."""
         self.stats.reconnects += 1
-        logger.warning("forwarder: %s; reconnecting in %.1f s (from the committed offsets)", reason, pause)
+        logger.warning("forwarder %s: %s; reconnecting in %.1f s (from the committed offsets)", self.group_id, reason,
+                       pause)
         self._close_clients()
         self._sleep(pause)
         return min(pause * 2, self.max_retry_pause)
@@ -393,6 +397,7 @@ class Forwarder:
             self.stats.commits += 1
 
     def _touch_liveness(self) -> None:
+        self.last_progress = time.monotonic()
         if self.liveness_file is not None:
             self.liveness_file.parent.mkdir(parents=True, exist_ok=True)
             self.liveness_file.touch()

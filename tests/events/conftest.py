@@ -152,6 +152,26 @@ def kafka_bus(settings):
         "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix},
     }
     yield prefix
+    _delete_topics(prefix)
+
+
+def _delete_topics(prefix: str) -> None:
+    """Delete the topics under ``prefix``: a broker shared by many test runs holds open files for
+    every partition it keeps, and runs out of them if nobody cleans up."""
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=KAFKA_SERVERS, request_timeout_ms=10000)
+    except Exception:  # the broker is gone (an outage test): nothing to clean
+        return
+    try:
+        ours = [topic for topic in admin.list_topics() if topic.startswith(prefix)]
+        if ours:
+            admin.delete_topics(ours)
+    except Exception:
+        pass
+    finally:
+        admin.close()
 
 
 class ForwarderThread:

@@ -104,7 +104,8 @@ def test_forwarder_outlives_a_broker_outage_and_a_new_group_reads_from_the_earli
     # then the first forwarder resumed where it had committed, and the new group read every event
     # from the earliest offset, including those written before it joined: 70 once per group.
     assert wait_until(lambda: len(handled) >= 70 and first.forwarder.stats.dispatched >= 70
-                      and late.forwarder.stats.dispatched >= 70, timeout=240, interval=0.5)
+                      and late.forwarder.stats.dispatched >= 70, timeout=240, interval=0.5), (
+        len(handled), first.forwarder.stats, late.forwarder.stats)
     stats = [first.stop(), late.stop()]
     # (two groups feeding one task: it ran once per event, whichever group delivered it first;
     # a batch interrupted by the outage is read again, so a group may dispatch an event twice)
