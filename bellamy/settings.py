@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "feed",
     "notifications",
     "trends",
-    "bellamy.analytics",
+    "analytics",
 ]
 
 MIDDLEWARE = [

@@ -18,7 +18,7 @@ urlpatterns = [
     path("api/", include("feed.api.urls")),
     path("api/", include("trends.api.urls")),
     path("api/", include("notifications.api.urls")),
-    path("api/", include("bellamy.analytics.api.urls")),
+    path("api/", include("analytics.api.urls")),
 ]
 
 handler404 = "bellamy.api.exceptions.not_found"

@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bellamy.analytics.charts import line_charts, period
-from bellamy.analytics.models import METRICS, DailyStats
+from analytics.charts import line_charts, period
+from analytics.models import METRICS, DailyStats
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from bellamy.analytics.models import DailyStats
-from bellamy.analytics.services import analytics_recompute, analytics_rollup
+from analytics.models import DailyStats
+from analytics.services import analytics_recompute, analytics_rollup
 from tests.analytics.conftest import DAY0, DAY1, DAY2, EXPECTED
 
 pytestmark = pytest.mark.django_db

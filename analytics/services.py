@@ -1,7 +1,7 @@
-"""Writes of analytics: the daily rollup (definitions in :mod:`bellamy.analytics.models`).
+"""Writes of analytics: the daily rollup (definitions in :mod:`analytics.models`).
 
 :func:`analytics_rollup` recomputes one UTC day from the source tables and upserts its
-:class:`~bellamy.analytics.models.DailyStats` row (``INSERT … ON CONFLICT (day) DO UPDATE``), so
+:class:`~analytics.models.DailyStats` row (``INSERT … ON CONFLICT (day) DO UPDATE``), so
 running it twice, or from two workers at once, gives the same row. The periodic task rolls up
 today and yesterday (late events land in yesterday); ``manage.py analytics_recompute`` rolls up
 a range. Analytics reads every domain (posts, graph, notifications, events) and no domain reads
@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
 
-from bellamy.analytics.models import METRICS, DailyStats
+from analytics.models import METRICS, DailyStats
 from bellamy.events.models import ProcessedEvent
 from graph.models import Friendship
 from posts.models import Comment, Like, Post
@@ -51,7 +51,7 @@ def compute_day(day: date) -> dict[str, int]:
     """Compute every metric of ``day`` from the sources (seven counting queries).
 
     Returns:
-        ``{metric: value}`` for each name in :data:`bellamy.analytics.models.METRICS`.
+        ``{metric: value}`` for each name in :data:`analytics.models.METRICS`.
     """
     start, end = day_bounds(day)
     posts = Post.objects.filter(created_at__gte=start, created_at__lt=end)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bellamy.analytics import services
+from analytics import services
 from bellamy.celery import app
 
 

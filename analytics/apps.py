@@ -2,9 +2,9 @@ from django.apps import AppConfig
 
 
 class AnalyticsConfig(AppConfig):
-    """``bellamy.analytics`` (label ``analytics``): :class:`~bellamy.analytics.models.DailyStats`."""
+    """``analytics`` (label ``analytics``): :class:`~analytics.models.DailyStats`."""
 
-    name = "bellamy.analytics"
+    name = "analytics"
     label = "analytics"
     verbose_name = "Analytics"
     default_auto_field = "django.db.models.BigAutoField"

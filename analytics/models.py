@@ -1,5 +1,5 @@
 """The daily statistics table (one row per UTC day), written only by
-:func:`bellamy.analytics.services.analytics_rollup`.
+:func:`analytics.services.analytics_rollup`.
 
 Definitions (a "day" is a UTC calendar day, ``[00:00, 24:00)``):
 

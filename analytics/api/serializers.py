@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from bellamy.analytics.models import DailyStats
+from analytics.models import DailyStats
 
 #: Longest range one request may ask for, in days (inclusive of both ends).
 MAX_RANGE_DAYS = 366

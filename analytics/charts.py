@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bellamy.analytics.models import METRICS, DailyStats
+from analytics.models import METRICS, DailyStats
 
 #: Drawing area of one chart in SVG user units (the SVG scales to the page width).
 WIDTH, HEIGHT = 640, 160
@@ -58,7 +58,7 @@ def period(days: int, *, until: date) -> list[date]:
 
 
 def line_charts(rows: Iterable[DailyStats], *, days: list[date]) -> list[Chart]:
-    """One chart per metric of :data:`~bellamy.analytics.models.METRICS` over ``days``.
+    """One chart per metric of :data:`~analytics.models.METRICS` over ``days``.
 
     Days without a row (not rolled up) or with ``None`` are drawn at 0 and shown as "no data"
     in their tooltip.

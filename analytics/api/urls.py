@@ -2,6 +2,6 @@
 
 from django.urls import path
 
-from bellamy.analytics.api.views import DailyStatsView
+from analytics.api.views import DailyStatsView
 
 urlpatterns = [path("analytics/daily", DailyStatsView.as_view(), name="analytics-daily")]

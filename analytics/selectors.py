@@ -6,7 +6,7 @@ from datetime import date
 
 from django.db.models import QuerySet
 
-from bellamy.analytics.models import DailyStats
+from analytics.models import DailyStats
 
 
 def daily_stats(*, since: date, until: date) -> QuerySet[DailyStats]:

@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from bellamy.analytics.charts import line_charts, period
-from bellamy.analytics.models import DailyStats
-from bellamy.analytics.selectors import daily_stats
+from analytics.charts import line_charts, period
+from analytics.models import DailyStats
+from analytics.selectors import daily_stats
 
 #: The periods offered on the page, in days.
 PERIODS = (30, 90)

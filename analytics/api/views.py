@@ -9,9 +9,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 
+from analytics import selectors
+from analytics.api.serializers import DailyQuerySerializer, DailyStatsSerializer
 from bellamy.accounts.api.serializers import ErrorSerializer
-from bellamy.analytics import selectors
-from bellamy.analytics.api.serializers import DailyQuerySerializer, DailyStatsSerializer
 
 
 @extend_schema(tags=["analytics"])

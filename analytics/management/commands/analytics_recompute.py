@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from bellamy.analytics.services import analytics_recompute, first_activity_day
+from analytics.services import analytics_recompute, first_activity_day
 
 
 def parse_day(raw: str, option: str) -> date:
