@@ -71,7 +71,7 @@ from django.utils import timezone
 from graph.models import Friendship
 from graph.stores import get_graph_store
 from graph.stores.base import half_life_seconds
-from graph.tasks import COMMENT_WEIGHT
+from graph.weights import COMMENT_WEIGHT, interaction_sources
 from posts.models import POST_MAX_LENGTH, Hashtag, Like, Post, PostHashtag
 from posts.parsing import extract_hashtags, normalize_hashtag
 
@@ -471,13 +471,11 @@ def message_weights(messages: list[tuple[int, int, int]], *,
 
 def pg_interaction_weights(*, now: datetime, pairs: set[tuple[int, int]] | None = None) -> dict[tuple[int, int], float]:
     """The weights PostgreSQL's interactions give at ``now`` — exactly ``graph_backfill``'s
-    computation (its :func:`interaction_sources`: likes, comments, mentions, decayed).
+    computation (:func:`graph.weights.interaction_sources`: likes, comments, mentions, decayed).
 
     Args:
         pairs: keep only these ``(from user id, to user id)`` pairs (``None``: all).
     """
-    from graph.management.commands.graph_backfill import interaction_sources
-
     half_life = half_life_seconds()
     weights: dict[tuple[int, int], float] = defaultdict(float)
     for _name, queryset, fields, amount in interaction_sources():
