@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "notifications",
     "trends",
     "analytics",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,7 @@ Stages (each timed; ``make demo`` runs this on the production stack, ``make demo
 on the embedded default with ``--subset 2000``):
 
 1. **ego-Facebook** → users ``fb<node>`` and friendships (``graph_import_edges``, reused).
-2. **tweets, bulk** → posts, hashtags, likes (``bellamy.demo.importers.import_tweets``, as
+2. **tweets, bulk** → posts, hashtags, likes (``demo.importers.import_tweets``, as
    ``posts_import_tweets``) for every selected row except the newest ``--live-posts``.
 3. **backfills** of the derived data, because the bulk load published no events (replaying
    9k historic posts and 76k likes as events would flood notifications about 2021 and only
@@ -17,7 +17,7 @@ on the embedded default with ``--subset 2000``):
    (``post_create`` + ``post_like`` per chosen friend), so their events flow outbox → bus →
    forwarder → Celery workers (scores, graph weights, notifications, trends, cache
    invalidation). On the production stack the command starts its own forwarder and Celery
-   worker (``bellamy.demo.pipeline``) and waits until the backlog is empty (outbox unsent 0,
+   worker (``demo.pipeline``) and waits until the backlog is empty (outbox unsent 0,
    Kafka lag 0, Celery queues empty, ``ProcessedEvent`` stable). Embedded: handled in-process.
 5. **report** — GlobalTrends recomputed as of the newest imported post (``trends_recompute
    --no-rebuild``), then counts per table/store, events processed, top 10 hashtags per window,
@@ -41,7 +41,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from bellamy.demo import importers, pipeline, report
+from demo import importers, pipeline, report
 
 
 class Command(BaseCommand):

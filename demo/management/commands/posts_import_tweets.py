@@ -1,7 +1,7 @@
 """``manage.py posts_import_tweets [PATH] [--limit N] [--batch-size N] [--dry-run]``: bulk-load
 the tweet corpus (``../shared/datasets/posts/pfizer_vaccine_tweets.csv.gz``) as posts.
 
-Mapping (details in :mod:`bellamy.demo.importers` and README "Operations"):
+Mapping (details in :mod:`demo.importers` and README "Operations"):
 
 * author ``author_id`` → ego-Facebook user ``fb<node>``, ``node = int(sha256(author_id), 16) % 4039``
   (run ``graph_import_edges`` first; a missing user stops the import);
@@ -26,7 +26,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from bellamy.demo.importers import TWEETS_FILE, DatasetError, dataset_path, import_tweets, read_tweets
+from demo.importers import TWEETS_FILE, DatasetError, dataset_path, import_tweets, read_tweets
 
 
 class Command(BaseCommand):

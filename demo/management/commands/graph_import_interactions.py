@@ -2,7 +2,7 @@
 SNAP CollegeMsg (``../shared/datasets/interactions/CollegeMsg.txt.gz``, ``src dst unix_ts``) as
 interaction weights of the configured graph store.
 
-Mapping (details in :mod:`bellamy.demo.importers` and README "Operations"): CollegeMsg user
+Mapping (details in :mod:`demo.importers` and README "Operations"): CollegeMsg user
 ``u`` → ego-Facebook user ``fb<(u * 2654435761) % 4039>`` (injective on 1..1,899; run
 ``graph_import_edges`` first). Each message adds ``MESSAGE_WEIGHT`` (2.0, a comment's weight)
 to sender → recipient. Per directed pair the messages are summed with the store's half-life
@@ -21,7 +21,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from bellamy.demo.importers import MESSAGES_FILE, DatasetError, dataset_path, import_interactions, read_messages
+from demo.importers import MESSAGES_FILE, DatasetError, dataset_path, import_interactions, read_messages
 
 
 class Command(BaseCommand):
