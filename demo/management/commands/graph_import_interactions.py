@@ -16,33 +16,21 @@ Progress bar on stderr, one summary line.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
-
-from demo.importers import MESSAGES_FILE, DatasetError, dataset_path, import_interactions, read_messages
+from demo.commands import DatasetImportCommand
+from demo.importers import MESSAGES_FILE, import_interactions, read_messages
 
 
-class Command(BaseCommand):
+class Command(DatasetImportCommand):
     help = "Load CollegeMsg messages as decayed interaction weights between ego-Facebook users."
+    dataset_file = MESSAGES_FILE
+    default_batch_size = 5000
+    limit_help = "Only the first N messages."
+    batch_size_help = "Weights per store round trip."
+    dry_run_help = "Compute; write nothing."
+    progress = {"unit": "pair", "desc": "weights"}
 
-    def add_arguments(self, parser):
-        parser.add_argument("path", nargs="?", type=Path, help=f"default: <datasets>/{MESSAGES_FILE}")
-        parser.add_argument("--limit", type=int, default=None, help="Only the first N messages.")
-        parser.add_argument("--batch-size", type=int, default=5000, help="Weights per store round trip.")
-        parser.add_argument("--dry-run", action="store_true", help="Compute; write nothing.")
-        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    def read(self, path, *, limit):
+        return read_messages(path, limit=limit)
 
-    def handle(self, *args, path, limit, batch_size, dry_run, no_progress, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be >= 1")
-        if limit is not None and limit < 0:
-            raise CommandError("--limit must be >= 0")
-        try:
-            messages = read_messages(path or dataset_path(MESSAGES_FILE), limit=limit)
-            with tqdm(unit="pair", desc="weights", disable=no_progress, file=self.stderr._out) as bar:
-                result = import_interactions(messages, batch_size=batch_size, dry_run=dry_run, on_batch=bar.update)
-        except DatasetError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(result.summary(dry_run=dry_run))
+    def load(self, rows, *, batch_size, dry_run, on_batch):
+        return import_interactions(rows, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)

@@ -21,34 +21,22 @@ Bulk, no events: run the backfills afterwards (``feed_backfill_scores``, ``trend
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
-
-from demo.importers import TWEETS_FILE, DatasetError, dataset_path, import_tweets, read_tweets
+from demo.commands import DatasetImportCommand
+from demo.importers import TWEETS_FILE, import_tweets, read_tweets
 
 
-class Command(BaseCommand):
+class Command(DatasetImportCommand):
     help = "Bulk-load the tweet dataset as posts of the ego-Facebook users (hashtags, likes)."
+    dataset_file = TWEETS_FILE
+    default_batch_size = 1000
+    limit_help = "Only the first N rows (oldest first)."
+    batch_size_help = "Rows per transaction (default 1000)."
+    dry_run_help = "Count what would be created; write nothing."
+    progress = {"unit": "tweet", "desc": "tweets"}
+    progress_total = True
 
-    def add_arguments(self, parser):
-        parser.add_argument("path", nargs="?", type=Path, help=f"default: <datasets>/{TWEETS_FILE}")
-        parser.add_argument("--limit", type=int, default=None, help="Only the first N rows (oldest first).")
-        parser.add_argument("--batch-size", type=int, default=1000, help="Rows per transaction (default 1000).")
-        parser.add_argument("--dry-run", action="store_true", help="Count what would be created; write nothing.")
-        parser.add_argument("--no-progress", action="store_true", help="Hide the progress bar.")
+    def read(self, path, *, limit):
+        return read_tweets(path, limit=limit)
 
-    def handle(self, *args, path, limit, batch_size, dry_run, no_progress, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be >= 1")
-        if limit is not None and limit < 0:
-            raise CommandError("--limit must be >= 0")
-        try:
-            rows = read_tweets(path or dataset_path(TWEETS_FILE), limit=limit)
-            with tqdm(total=len(rows), unit="tweet", desc="tweets", disable=no_progress,
-                      file=self.stderr._out) as bar:
-                result = import_tweets(rows, batch_size=batch_size, dry_run=dry_run, on_batch=bar.update)
-        except DatasetError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(result.summary(dry_run=dry_run))
+    def load(self, rows, *, batch_size, dry_run, on_batch):
+        return import_tweets(rows, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
