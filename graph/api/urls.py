@@ -4,8 +4,12 @@ from django.urls import path
 
 from graph.api import views
 from graph.api.suggestions import SuggestionListView  # graph worker
+from graph.api.users import UserDetailView, UserSearchView
 
 urlpatterns = [
+    # Users as the caller sees them (API.md "Accounts"): friends_count, friendship_status, blocks.
+    path("users/", UserSearchView.as_view(), name="users-search"),
+    path("users/<int:pk>", UserDetailView.as_view(), name="users-detail"),
     path("friends/requests", views.FriendRequestListCreateView.as_view(), name="friend-requests"),
     path("friends/requests/<int:pk>", views.FriendRequestDetailView.as_view(), name="friend-request-detail"),
     path("friends/requests/<int:pk>/accept", views.FriendRequestAcceptView.as_view(), name="friend-request-accept"),

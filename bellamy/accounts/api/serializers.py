@@ -14,7 +14,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from bellamy.accounts import services
-from bellamy.accounts.selectors import SEARCH_MAX_LENGTH
 
 User = get_user_model()
 
@@ -53,27 +52,6 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
     display_name = StrictCharField(max_length=100, allow_blank=True, required=False)
     bio = StrictCharField(max_length=500, allow_blank=True, required=False)
-
-
-class ProfileSerializer(UserSerializer):
-    """GET ``/api/users/{id}``: the user object plus ``friends_count`` and the viewer's
-    ``friendship_status`` (built from :class:`bellamy.accounts.selectors.Profile`)."""
-
-    friends_count = serializers.IntegerField(read_only=True)
-    friendship_status = serializers.ChoiceField(
-        choices=["self", "friends", "request_sent", "request_received", "none", "blocked"],
-        read_only=True,
-    )
-
-    class Meta(UserSerializer.Meta):
-        fields = ("id", "username", "display_name", "bio", "friends_count", "friendship_status")
-        read_only_fields = fields
-
-    def to_representation(self, profile):
-        data = super().to_representation(profile.user)
-        data["friends_count"] = profile.friends_count
-        data["friendship_status"] = profile.friendship_status
-        return data
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -136,12 +114,6 @@ class TokenPairSerializer(serializers.Serializer):
 
     access = serializers.CharField()
     refresh = serializers.CharField()
-
-
-class UserSearchQuerySerializer(serializers.Serializer):
-    """``?search=<prefix>``: 1–50 characters, required."""
-
-    search = serializers.CharField(max_length=SEARCH_MAX_LENGTH, min_length=1, trim_whitespace=True)
 
 
 class ErrorSerializer(serializers.Serializer):

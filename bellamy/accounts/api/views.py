@@ -1,12 +1,13 @@
-"""Accounts API (API.md "Accounts"): registration, JWT login / refresh / logout, profiles,
-user search. Views validate input and call :mod:`bellamy.accounts.services` /
-:mod:`bellamy.accounts.selectors`."""
+"""Accounts API (API.md "Accounts"): registration, JWT login / refresh / logout, the caller's own
+profile. Views validate input and call :mod:`bellamy.accounts.services`. Other users' profiles
+and user search depend on the caller's relationships (friends, blocks): they are served by
+:mod:`graph.api.users`."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
-from rest_framework.exceptions import AuthenticationFailed, NotFound
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -14,16 +15,14 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from bellamy.accounts import selectors, services
+from bellamy.accounts import services
 from bellamy.accounts.api.serializers import (
     ErrorSerializer,
     MeSerializer,
-    ProfileSerializer,
     ProfileUpdateSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
-    UserSearchQuerySerializer,
     UserSerializer,
 )
 from bellamy.api.pagination import CursorPagination
@@ -133,44 +132,3 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
         return Response(MeSerializer(user).data)
-
-
-class UserDetailView(APIView):
-    """GET /api/users/{id} → ``{id, username, display_name, bio, friends_count,
-    friendship_status}``.
-
-    404 for unknown or inactive users **and for users who blocked the caller** (blocks hide both
-    ways). A user the caller blocked is shown with ``friendship_status: "blocked"`` so the caller
-    can find them and unblock.
-    """
-
-    @extend_schema(responses={200: ProfileSerializer, 401: ERROR, 404: ERROR})
-    def get(self, request, pk: int):
-        profile = selectors.user_profile(viewer_id=request.user.id, user_id=pk)
-        if profile is None:
-            raise NotFound("No such user.", code="user_not_found")
-        return Response(ProfileSerializer(profile).data)
-
-
-class UserSearchView(generics.ListAPIView):
-    """GET /api/users/?search=<prefix> → users whose username or display name starts with the
-    prefix (case-insensitive), in username order, cursor-paginated. Inactive users and users
-    blocked either way are left out. 400 when ``search`` is missing, blank or over 50
-    characters."""
-
-    serializer_class = UserSerializer
-    pagination_class = UsernameCursorPagination
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("search", str, required=True, description="Prefix, 1–50 characters."),
-        ],
-        responses={200: UserSerializer(many=True), 400: OpenApiResponse(description="Bad query."), 401: ERROR},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = UserSearchQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.user_search(viewer_id=self.request.user.id, prefix=query.validated_data["search"])
