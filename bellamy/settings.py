@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "feed",
     "notifications",
     "trends",
+    "moderation",
     "analytics",
     "demo",
 ]

@@ -54,7 +54,7 @@ def test_staff_see_one_svg_chart_per_metric(user_factory, query, days):
 
 
 def test_moderators_see_it_and_nobody_can_edit(user_factory):
-    from posts.moderation import moderator_add, moderators_group_sync
+    from moderation.services import moderator_add, moderators_group_sync
 
     moderators_group_sync()
     moderator = user_factory(username="mod")

@@ -58,7 +58,7 @@ def test_anonymous_is_401_and_members_403(api_client, user_factory, client_for):
 
 
 def test_moderators_are_staff_and_may_read(user_factory, client_for):
-    from posts.moderation import moderator_add, moderators_group_sync
+    from moderation.services import moderator_add, moderators_group_sync
 
     moderators_group_sync()
     moderator = user_factory(username="mod")

@@ -12,10 +12,10 @@ pytestmark = pytest.mark.django_db
 EXPECTED = [
     "accounts.suspend_user",
     "accounts.view_user",
+    "moderation.view_moderationaction",
     "posts.change_post",
     "posts.change_report",
     "posts.view_comment",
-    "posts.view_moderationaction",
     "posts.view_post",
     "posts.view_report",
 ]

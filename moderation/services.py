@@ -1,16 +1,17 @@
-"""Moderation services of the ``posts`` domain: hide, remove and restore posts; resolve and
-dismiss reports. Called by the admin actions (``posts/admin.py``), so events fire exactly as
+"""Moderation services — the one place moderators act: hide, remove and restore posts;
+resolve and dismiss reports; suspend and unsuspend users; and the ``moderators`` group with its
+permissions. Called by the admin actions (:mod:`moderation.admin`), so events fire exactly as
 they would from any other caller.
 
-Every service:
+Every action:
 
 - checks the actor (:func:`check_moderator`): an active staff user with ``posts.view_post``
   (:func:`posts.selectors.is_moderator`) or an active superuser, who also holds the
-  permission of the action (``posts.change_post`` / ``posts.change_report``); otherwise
-  :class:`django.core.exceptions.PermissionDenied`;
+  permission of the action (``posts.change_post`` / ``posts.change_report`` /
+  ``accounts.suspend_user``); otherwise :class:`django.core.exceptions.PermissionDenied`;
 - runs in one ``transaction.atomic()`` with the subject's row locked (``SELECT … FOR
   UPDATE``), so two moderators acting at once serialise;
-- records one :class:`posts.models.ModerationAction` (the audit log) and, for post state
+- records one :class:`moderation.models.ModerationAction` (the audit log) and, for post state
   changes, publishes ``post.moderated`` through the outbox in the same transaction;
 - is a no-op when the subject is already in the target state: nothing is written, no event
   is published, and ``None`` is returned.
@@ -18,39 +19,59 @@ Every service:
 Event: ``post.moderated`` key = post author id, data ``{post_id, author_id, action,
 moderator_id}`` with ``action`` one of ``"hide"``, ``"remove"``, ``"restore"``, actor = the
 moderator. The feed, trends, scoring and notification workers react to it (routing table).
+
+A suspended user is ``is_active=False``:
+
+- they cannot log in: ``POST /api/auth/token`` answers 401 (Django's ``ModelBackend`` refuses
+  inactive users);
+- their access tokens stop working at once: simplejwt's ``JWTAuthentication`` loads the user
+  on every request and rejects an inactive one (401);
+- their refresh tokens are blacklisted, so ``POST /api/auth/token/refresh`` answers 401 even
+  after an unsuspension (they log in again);
+- their open WebSockets are closed after commit
+  (:func:`bellamy.realtime.services.close_user_sockets`).
+
+No event is published for suspensions: no worker reacts to them (the registry has no such type).
 """
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from bellamy.events.services import publish
-from posts.models import MODERATION_REASON_MAX_LENGTH, ModerationAction, Post, Report
+from bellamy.realtime.services import close_user_sockets
+from moderation.models import MODERATION_REASON_MAX_LENGTH, ModerationAction
+from posts.models import Post, Report
 from posts.selectors import is_moderator
 
 #: The name of the group that makes a staff user a moderator (``manage.py setup_moderators``).
 MODERATORS_GROUP = "moderators"
 
+#: The custom permission that allows suspending users, ``(app_label, codename, name)``: it
+#: belongs to the ``accounts.User`` content type and is created by :func:`moderators_group_sync`.
+SUSPEND_PERMISSION = ("accounts", "suspend_user", "Can suspend and unsuspend users")
+#: The same permission as ``user.has_perm`` spells it: ``"accounts.suspend_user"``.
+SUSPEND_PERM = f"{SUSPEND_PERMISSION[0]}.{SUSPEND_PERMISSION[1]}"
+
 #: Exactly the permissions of the ``moderators`` group, as ``(app_label, codename)``:
 #: see posts and reports and act on them, see comments and users, suspend users, read the
 #: audit log. Nothing else (no add/delete, no groups, no user edits). The data migration
-#: ``posts/migrations/0003_moderators_group.py`` freezes the same list.
+#: ``posts/migrations/0003_moderators_group.py`` freezes the same list (with the audit
+#: model's permission still under ``posts``: ``moderation/migrations/0002`` moves it).
 MODERATOR_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("posts", "view_post"),
     ("posts", "change_post"),
     ("posts", "view_comment"),
     ("posts", "view_report"),
     ("posts", "change_report"),
-    ("posts", "view_moderationaction"),
+    ("moderation", "view_moderationaction"),
     ("accounts", "view_user"),
-    ("accounts", "suspend_user"),
+    SUSPEND_PERMISSION[:2],
 )
-
-#: The custom permission that allows suspending users (created by the data migration; it
-#: belongs to the ``accounts.User`` content type).
-SUSPEND_PERMISSION = ("accounts", "suspend_user", "Can suspend and unsuspend users")
 
 _POST_EVENT_ACTION = {
     Post.ModerationState.HIDDEN: ("hide", ModerationAction.Action.POST_HIDE),
@@ -84,7 +105,7 @@ def clean_reason(reason: str) -> str:
 
     Raises:
         ValidationError: the reason is empty or longer than
-            :data:`posts.models.MODERATION_REASON_MAX_LENGTH` characters.
+            :data:`moderation.models.MODERATION_REASON_MAX_LENGTH` characters.
     """
     reason = (reason or "").strip()
     if not reason:
@@ -236,6 +257,101 @@ def report_dismiss(*, report: Report, moderator, reason: str) -> ModerationActio
     return _report_close(report=report, moderator=moderator, reason=reason, status=Report.Status.DISMISSED)
 
 
+# --- users ------------------------------------------------------------------------------------
+
+
+def _check_user_moderation(user, moderator) -> None:
+    check_moderator(moderator, SUSPEND_PERM)
+    if user.pk == moderator.pk:
+        raise PermissionDenied("You cannot suspend or unsuspend yourself.")
+    if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
+        raise PermissionDenied("Only superusers may suspend or unsuspend staff accounts.")
+
+
+def refresh_tokens_blacklist(*, user_id: int) -> int:
+    """Blacklist every unexpired, not yet blacklisted refresh token of ``user_id``.
+
+    Returns:
+        How many tokens were blacklisted. Events: none.
+    """
+    outstanding = list(
+        OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
+        .values_list("id", flat=True)
+    )
+    BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token_id=token_id) for token_id in outstanding], ignore_conflicts=True
+    )
+    return len(outstanding)
+
+
+def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
+    """Suspend ``user``: ``is_active=False``, refresh tokens blacklisted, sockets closed after
+    commit, one audit row.
+
+    Args:
+        user: the account to suspend (its ``is_active`` attribute is updated in place).
+        moderator: the acting moderator: needs ``accounts.suspend_user``; only a superuser may
+            suspend a staff or superuser account; nobody may suspend themselves.
+        reason: 1..1,000 characters after trimming (the audit log).
+    Returns:
+        The audit row (``action="user_suspend"``, ``target_user=user``), or ``None`` when the
+        user was already suspended (nothing done).
+    Raises:
+        PermissionDenied: see ``moderator``.
+        ValidationError: empty or over-long ``reason``.
+    Events:
+        None.
+    """
+    _check_user_moderation(user, moderator)
+    reason = clean_reason(reason)
+    User = get_user_model()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if not locked.is_active:
+            user.is_active = False
+            return None
+        locked.is_active = False
+        locked.save(update_fields=["is_active"])
+        refresh_tokens_blacklist(user_id=locked.pk)
+        action = ModerationAction.objects.create(
+            moderator=moderator, action=ModerationAction.Action.USER_SUSPEND, target_user=locked, reason=reason
+        )
+        user_id = locked.pk
+        transaction.on_commit(lambda: close_user_sockets(user_id), robust=True)
+    user.is_active = False
+    return action
+
+
+def user_unsuspend(*, user, moderator, reason: str) -> ModerationAction | None:
+    """Lift a suspension: ``is_active=True`` and one audit row. Tokens blacklisted by the
+    suspension stay blacklisted (the user logs in again).
+
+    Args, Raises: as :func:`user_suspend`.
+    Returns:
+        The audit row (``action="user_unsuspend"``), or ``None`` when the user was active.
+    Events:
+        None.
+    """
+    _check_user_moderation(user, moderator)
+    reason = clean_reason(reason)
+    User = get_user_model()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active:
+            user.is_active = True
+            return None
+        locked.is_active = True
+        locked.save(update_fields=["is_active"])
+        action = ModerationAction.objects.create(
+            moderator=moderator, action=ModerationAction.Action.USER_UNSUSPEND, target_user=locked, reason=reason
+        )
+    user.is_active = True
+    return action
+
+
+# --- the moderators group -------------------------------------------------------------------
+
+
 def moderators_group_sync():
     """Create or repair the ``moderators`` group so it holds exactly
     :data:`MODERATOR_PERMISSIONS` (idempotent; extra permissions are taken away).
@@ -250,7 +366,6 @@ def moderators_group_sync():
         django.contrib.auth.models.Permission.DoesNotExist: a model permission is missing
             (``migrate`` has not run).
     """
-    from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group, Permission
     from django.contrib.contenttypes.models import ContentType
 

@@ -1,5 +1,5 @@
 """``manage.py setup_moderators [--add USERNAME ...]``: create or repair the ``moderators``
-group (exactly :data:`posts.moderation.MODERATOR_PERMISSIONS`) and make the given users
+group (exactly :data:`moderation.services.MODERATOR_PERMISSIONS`) and make the given users
 moderators (staff, in the group). Idempotent: a second run changes nothing."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from posts.moderation import MODERATOR_PERMISSIONS, moderator_add, moderators_group_sync
+from moderation.services import MODERATOR_PERMISSIONS, moderator_add, moderators_group_sync
 
 
 class Command(BaseCommand):
