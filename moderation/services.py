@@ -284,6 +284,35 @@ def refresh_tokens_blacklist(*, user_id: int) -> int:
     return len(outstanding)
 
 
+def _user_set_active(*, user, moderator, reason: str, active: bool) -> ModerationAction | None:
+    """Suspend (``active=False``) or unsuspend (``active=True``) ``user``: see
+    :func:`user_suspend` and :func:`user_unsuspend`, which differ only in what a suspension
+    adds (tokens blacklisted, sockets closed after commit)."""
+    _check_user_moderation(user, moderator)
+    reason = clean_reason(reason)
+    User = get_user_model()
+    with transaction.atomic():
+        locked = User.objects.select_for_update().get(pk=user.pk)
+        if locked.is_active == active:
+            user.is_active = active
+            return None
+        locked.is_active = active
+        locked.save(update_fields=["is_active"])
+        if not active:
+            refresh_tokens_blacklist(user_id=locked.pk)
+        action = ModerationAction.objects.create(
+            moderator=moderator,
+            action=ModerationAction.Action.USER_UNSUSPEND if active else ModerationAction.Action.USER_SUSPEND,
+            target_user=locked,
+            reason=reason,
+        )
+        if not active:
+            user_id = locked.pk
+            transaction.on_commit(lambda: close_user_sockets(user_id), robust=True)
+    user.is_active = active
+    return action
+
+
 def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
     """Suspend ``user``: ``is_active=False``, refresh tokens blacklisted, sockets closed after
     commit, one audit row.
@@ -302,24 +331,7 @@ def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
     Events:
         None.
     """
-    _check_user_moderation(user, moderator)
-    reason = clean_reason(reason)
-    User = get_user_model()
-    with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        if not locked.is_active:
-            user.is_active = False
-            return None
-        locked.is_active = False
-        locked.save(update_fields=["is_active"])
-        refresh_tokens_blacklist(user_id=locked.pk)
-        action = ModerationAction.objects.create(
-            moderator=moderator, action=ModerationAction.Action.USER_SUSPEND, target_user=locked, reason=reason
-        )
-        user_id = locked.pk
-        transaction.on_commit(lambda: close_user_sockets(user_id), robust=True)
-    user.is_active = False
-    return action
+    return _user_set_active(user=user, moderator=moderator, reason=reason, active=False)
 
 
 def user_unsuspend(*, user, moderator, reason: str) -> ModerationAction | None:
@@ -332,21 +344,7 @@ def user_unsuspend(*, user, moderator, reason: str) -> ModerationAction | None:
     Events:
         None.
     """
-    _check_user_moderation(user, moderator)
-    reason = clean_reason(reason)
-    User = get_user_model()
-    with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        if locked.is_active:
-            user.is_active = True
-            return None
-        locked.is_active = True
-        locked.save(update_fields=["is_active"])
-        action = ModerationAction.objects.create(
-            moderator=moderator, action=ModerationAction.Action.USER_UNSUSPEND, target_user=locked, reason=reason
-        )
-    user.is_active = True
-    return action
+    return _user_set_active(user=user, moderator=moderator, reason=reason, active=True)
 
 
 # --- the moderators group -------------------------------------------------------------------
