@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
@@ -59,9 +59,9 @@ SUSPEND_PERM = f"{SUSPEND_PERMISSION[0]}.{SUSPEND_PERMISSION[1]}"
 
 #: Exactly the permissions of the ``moderators`` group, as ``(app_label, codename)``:
 #: see posts and reports and act on them, see comments and users, suspend users, read the
-#: audit log. Nothing else (no add/delete, no groups, no user edits). The data migration
-#: ``posts/migrations/0003_moderators_group.py`` freezes the same list (with the audit
-#: model's permission still under ``posts``: ``moderation/migrations/0002`` moves it).
+#: audit log. Nothing else (no add/delete, no groups, no user edits). The one definition:
+#: ``migrate`` (:func:`moderators_group_ensure`) and ``manage.py setup_moderators``
+#: (:func:`moderators_group_sync`) both apply it.
 MODERATOR_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("posts", "view_post"),
     ("posts", "change_post"),
@@ -350,13 +350,18 @@ def user_unsuspend(*, user, moderator, reason: str) -> ModerationAction | None:
 # --- the moderators group -------------------------------------------------------------------
 
 
-def moderators_group_sync():
-    """Create or repair the ``moderators`` group so it holds exactly
-    :data:`MODERATOR_PERMISSIONS` (idempotent; extra permissions are taken away).
+def moderators_group_sync(*, remove_extra: bool = True):
+    """Create or repair the ``moderators`` group so it holds :data:`MODERATOR_PERMISSIONS`
+    (idempotent).
 
     Creates the ``accounts.suspend_user`` permission if missing (model permissions must exist:
     they are created by ``migrate``).
 
+    Args:
+        remove_extra: True (``manage.py setup_moderators``): the group ends with exactly the
+            list, extra permissions are taken away. False (after every ``migrate``, see
+            :func:`moderators_group_ensure`): missing ones are added, none is taken away, so a
+            permission an administrator granted on purpose survives a deployment.
     Returns:
         ``(group, changed)``: the :class:`django.contrib.auth.models.Group` and whether
         anything was created or changed.
@@ -378,9 +383,37 @@ def moderators_group_sync():
         }
         group, created_group = Group.objects.get_or_create(name=MODERATORS_GROUP)
         current = set(group.permissions.values_list("pk", flat=True))
-        if current != wanted:
-            group.permissions.set(wanted)
-    return group, bool(created_permission or created_group or current != wanted)
+        target = wanted if remove_extra else current | wanted
+        if current != target:
+            group.permissions.set(target)
+    return group, bool(created_permission or created_group or current != target)
+
+
+def moderators_group_ensure(sender=None, *, using: str = DEFAULT_DB_ALIAS, apps=None, **kwargs) -> None:
+    """``post_migrate`` receiver of the ``moderation`` app (connected in
+    :meth:`moderation.apps.ModerationConfig.ready`): after every ``migrate`` (and every test
+    database flush) the ``moderators`` group exists with at least :data:`MODERATOR_PERMISSIONS`
+    (:func:`moderators_group_sync` with ``remove_extra=False``).
+
+    It runs after Django's own ``post_migrate`` handlers created the content types and model
+    permissions (the ``moderation`` app is installed after ``accounts`` and ``posts``). Nothing
+    is done on a database the router does not migrate, or when a partial ``migrate`` left
+    ``auth`` or a listed model permission out (``manage.py setup_moderators`` repairs later).
+    Events: none.
+    """
+    from django.contrib.auth.models import Group, Permission
+
+    if using != DEFAULT_DB_ALIAS or not router.allow_migrate_model(using, Group):
+        return
+    if apps is not None:
+        try:
+            apps.get_model("auth", "Group")
+        except LookupError:
+            return
+    try:
+        moderators_group_sync(remove_extra=False)
+    except Permission.DoesNotExist:
+        return
 
 
 def moderator_add(*, user) -> bool:

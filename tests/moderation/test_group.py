@@ -1,5 +1,5 @@
-"""The ``moderators`` group: created by the migration with exactly the permissions moderators
-need, repaired and extended by ``manage.py setup_moderators``."""
+"""The ``moderators`` group: created by ``migrate`` (the moderation app's ``post_migrate``) with
+exactly the permissions moderators need, repaired and extended by ``manage.py setup_moderators``."""
 
 from io import StringIO
 
@@ -36,7 +36,7 @@ def setup_moderators(*args) -> str:
     return out.getvalue().strip()
 
 
-def test_migration_created_the_group_with_exactly_the_moderator_permissions():
+def test_migrate_created_the_group_with_exactly_the_moderator_permissions():
     # given a freshly migrated database / then the group holds exactly these eight permissions
     assert group_permissions() == EXPECTED
 

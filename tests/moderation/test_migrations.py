@@ -1,4 +1,4 @@
-"""The audit model's move from ``posts`` to ``moderation``.
+"""The audit model's move from ``posts`` to ``moderation``, and the group applied by ``migrate``.
 
 The move is state only: an existing database keeps its table and rows, and the content type
 of the audit model is renamed, so permission rows (and the grants that point at them) stay.
@@ -7,6 +7,7 @@ of the audit model is renamed, so permission rows (and the grants that point at 
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -55,3 +56,34 @@ def test_an_existing_database_keeps_its_audit_rows_and_permission_rows(user_fact
     assert not ContentType.objects.filter(app_label="posts", model="moderationaction").exists()
     assert Permission.objects.get(content_type=new_type, codename="view_moderationaction").pk == view.pk
     assert group.permissions.filter(pk=view.pk).exists()
+
+
+@pytest.mark.django_db
+def test_migrate_recreates_a_deleted_group_with_exactly_the_permissions():
+    Group.objects.filter(name="moderators").delete()
+
+    call_command("migrate", verbosity=0)
+
+    assert sorted(
+        f"{app}.{codename}"
+        for app, codename in Group.objects.get(name="moderators").permissions.values_list(
+            "content_type__app_label", "codename"
+        )
+    ) == [
+        "accounts.suspend_user", "accounts.view_user", "moderation.view_moderationaction", "posts.change_post",
+        "posts.change_report", "posts.view_comment", "posts.view_post", "posts.view_report",
+    ]
+
+
+@pytest.mark.django_db
+def test_migrate_adds_missing_permissions_and_keeps_ones_granted_on_purpose():
+    # given an administrator granted one more permission, and one went missing
+    group = Group.objects.get(name="moderators")
+    group.permissions.add(Permission.objects.get(codename="delete_comment"))
+    group.permissions.remove(Permission.objects.get(codename="change_report"))
+
+    call_command("migrate", verbosity=0)
+
+    codenames = set(group.permissions.values_list("codename", flat=True))
+    assert {"change_report", "delete_comment"} <= codenames
+    assert len(codenames) == 9
