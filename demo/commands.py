@@ -27,9 +27,11 @@ class DatasetImportCommand(BaseCommand):
       ``dry_run_help``;
     - ``progress``: keyword arguments of the :class:`tqdm.tqdm` bar (``unit``, ``desc``);
       ``progress_total``: whether the bar's total is the number of rows read;
-    - ``read(path, *, limit)``: the rows (raises :class:`~demo.importers.DatasetError`);
-    - ``load(rows, *, batch_size, dry_run, on_batch)``: the import; returns a result with
-      ``summary(dry_run=...)``, the one line the command prints.
+    - ``read(path, *, limit)``: the rows (raises :class:`~demo.importers.DatasetError`), e.g.
+      ``staticmethod(read_tweets)``;
+    - ``load(rows, *, batch_size, dry_run, on_batch)``: the import, e.g.
+      ``staticmethod(import_tweets)``; returns a result with ``summary(dry_run=...)``, the one
+      line the command prints.
 
     A negative ``--limit``, a ``--batch-size`` below 1 and a missing or malformed file are a
     :class:`~django.core.management.base.CommandError` before anything is written.

@@ -18,6 +18,17 @@ from posts.models import Post
 COMMANDS = ("posts_import_tweets", "graph_import_interactions")
 
 
+def messages_file(tmp_path, text: str):
+    """A gzip CollegeMsg file holding ``text``, and the ego-Facebook users of CollegeMsg users
+    1, 2 and 3 (nodes 922, 1844, 2766); returns ``(path, {username: id})``."""
+    path = tmp_path / "messages.txt.gz"
+    with gzip.open(path, "wt", encoding="ascii") as handle:
+        handle.write(text)
+    User = get_user_model()
+    User.objects.bulk_create([User(username=f"fb{node}") for node in (922, 1844, 2766)])
+    return path, dict(User.objects.values_list("username", "id"))
+
+
 def run(*args, **options) -> str:
     out = io.StringIO()
     call_command(*args, no_progress=True, stdout=out, stderr=io.StringIO(), **options)
@@ -54,14 +65,9 @@ def test_without_path_a_missing_datasets_directory_is_named(command, tmp_path, m
 
 @pytest.mark.django_db
 def test_interactions_from_a_given_path_dry_run_counts_and_writes_nothing(tmp_path):
-    # given: three messages between CollegeMsg users 1, 2 and 3 (nodes 922, 1844, 2766) and
-    # their ego-Facebook users; the third line is a comment
-    path = tmp_path / "messages.txt.gz"
-    with gzip.open(path, "wt", encoding="ascii") as handle:
-        handle.write("1 2 1000\n2 3 1000\n# note\n1 2 1000\n")
-    User = get_user_model()
-    User.objects.bulk_create([User(username=f"fb{node}") for node in (922, 1844, 2766)])
-    ids = dict(User.objects.values_list("username", "id"))
+    # given: three messages between CollegeMsg users 1, 2 and 3 and their ego-Facebook users;
+    # the third line is a comment
+    path, ids = messages_file(tmp_path, "1 2 1000\n2 3 1000\n# note\n1 2 1000\n")
 
     # when
     line = run("graph_import_interactions", str(path), dry_run=True)
@@ -76,11 +82,7 @@ def test_interactions_from_a_given_path_dry_run_counts_and_writes_nothing(tmp_pa
 
 @pytest.mark.django_db
 def test_interactions_limit_reads_only_the_first_messages(tmp_path):
-    path = tmp_path / "messages.txt.gz"
-    with gzip.open(path, "wt", encoding="ascii") as handle:
-        handle.write("1 2 1000\n2 3 2000\n")
-    User = get_user_model()
-    User.objects.bulk_create([User(username=f"fb{node}") for node in (922, 1844, 2766)])
+    path, _ids = messages_file(tmp_path, "1 2 1000\n2 3 2000\n")
 
     line = run("graph_import_interactions", str(path), limit=1, dry_run=True)
 

@@ -29,8 +29,5 @@ class Command(DatasetImportCommand):
     dry_run_help = "Compute; write nothing."
     progress = {"unit": "pair", "desc": "weights"}
 
-    def read(self, path, *, limit):
-        return read_messages(path, limit=limit)
-
-    def load(self, rows, *, batch_size, dry_run, on_batch):
-        return import_interactions(rows, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
+    read = staticmethod(read_messages)
+    load = staticmethod(import_interactions)

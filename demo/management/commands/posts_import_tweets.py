@@ -35,8 +35,5 @@ class Command(DatasetImportCommand):
     progress = {"unit": "tweet", "desc": "tweets"}
     progress_total = True
 
-    def read(self, path, *, limit):
-        return read_tweets(path, limit=limit)
-
-    def load(self, rows, *, batch_size, dry_run, on_batch):
-        return import_tweets(rows, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
+    read = staticmethod(read_tweets)
+    load = staticmethod(import_tweets)
