@@ -1,6 +1,6 @@
 """Import of the real tweet corpus as posts (read in place from the shared datasets; never copied).
 
-``/work/shared/datasets/posts/pfizer_vaccine_tweets.csv.gz`` — 9,214 pseudonymised tweets
+``<datasets>/posts/pfizer_vaccine_tweets.csv.gz`` (``demo.importers.datasets_dir()``) — 9,214 pseudonymised tweets
 (Dec 2020 – Jul 2021), see SOURCE.md there. Authors become users named ``tw_<hex>``
 (deterministic), posts keep ``created_at``, and hashtags come from the ``hashtags`` column
 (JSON array), normalised with posts' :func:`~posts.parsing.normalize_hashtag`.
@@ -12,14 +12,14 @@ import csv
 import gzip
 import json
 from datetime import datetime
-from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
+from demo.importers import datasets_dir
 from posts.models import Hashtag, Post, PostHashtag
 from posts.parsing import HASHTAG_MAX_LENGTH, normalize_hashtag
 
-CORPUS = Path("/work/shared/datasets/posts/pfizer_vaccine_tweets.csv.gz")
+CORPUS = datasets_dir() / "posts" / "pfizer_vaccine_tweets.csv.gz"
 
 
 def read_rows() -> list[dict]:
