@@ -23,6 +23,7 @@ Command line::
     python -m deploy.stack config   the rendered supervisord configuration
     python -m deploy.stack budget   the PostgreSQL connection budget against the server's limit
     python -m deploy.stack ctl ...  supervisorctl on the running stack (status, restart bellamy:web, ...)
+    python -m deploy.stack run NAME exec one program's command (systemd units, containers)
 """
 
 from __future__ import annotations
@@ -530,11 +531,12 @@ class Stack:
 def main(argv: list[str] | None = None) -> int:
     """``python -m deploy.stack up|env|config|budget|ctl`` (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m deploy.stack", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("up", "env", "config", "budget", "ctl"), nargs="?", default="up")
+    parser.add_argument("command", choices=("up", "env", "config", "budget", "ctl", "run"), nargs="?", default="up")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     env = default_env(os.environ)
-    config = StackConfig.from_env(env, run_dir=ROOT / ".data" / "stack", log_dir=ROOT / ".data" / "logs")
+    run_dir = Path(os.environ.get("BELLAMY_RUN_DIR") or ROOT / ".data" / "stack")
+    config = StackConfig.from_env(env, run_dir=run_dir, log_dir=ROOT / ".data" / "logs")
     stack = Stack(config, env)
     if options.command == "env":
         for key in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
@@ -544,6 +546,18 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "config":
         print(render_config(config), end="")
         return 0
+    if options.command == "run":
+        # One program in the foreground under another manager (systemd, a container runtime):
+        # the same command, stop signal and pool size as under supervisord.
+        if not options.args:
+            parser.error(f"run needs a program name: {', '.join(p.name for p in stack.programs)}")
+        by_name = {p.name: p for p in stack.programs}
+        program = by_name.get(options.args[0])
+        if program is None:
+            parser.error(f"unknown program {options.args[0]!r}; expected one of {', '.join(by_name)}")
+        os.chdir(ROOT)
+        os.execve(program.command[0], list(program.command),
+                  {**os.environ, "BELLAMY_DB_POOL_MAX": str(program.db_pool_max), "PYTHONUNBUFFERED": "1"})
     if options.command == "ctl":
         return subprocess.call([str(BIN / "supervisorctl"), "-c", str(stack.conf_path), *options.args])
     print(budget_table(stack.programs))
