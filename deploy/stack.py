@@ -93,6 +93,7 @@ class Program:
             processes, prefork pool children).
         stop_signal: the signal that asks it to stop cleanly.
         stop_wait: seconds between that signal and SIGKILL.
+        env: variables of this program only (besides ``BELLAMY_DB_POOL_MAX``).
     """
 
     name: str
@@ -102,6 +103,7 @@ class Program:
     processes: int = 1
     stop_signal: str = "TERM"
     stop_wait: int = 8
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def connections(self) -> int:
@@ -189,6 +191,8 @@ class StackConfig:
             result.append(Program(
                 "web", "web", tuple(web_command(host=self.host, port=self.port, processes=self.web_processes)),
                 db_pool_max=self.web_db_pool_max, processes=self.web_processes,
+                # For a server script that reads its address and size from the environment.
+                env=(("HOST", self.host), ("PORT", str(self.port)), ("BELLAMY_WEB_PROCESSES", str(self.web_processes))),
                 # Daphne closes its sockets on SIGTERM and exits; a request or socket that keeps
                 # it busy (or a slow interpreter exit on a loaded machine) meets SIGKILL at 6 s.
                 stop_wait=6,
@@ -293,7 +297,10 @@ def render_config(config: StackConfig, programs: list[Program] | None = None) ->
             f"[program:{program.name}]",
             f"command = {_escape(shlex.join(program.command))}",
             f"directory = {_escape(str(ROOT))}",
-            f'environment = BELLAMY_DB_POOL_MAX="{program.db_pool_max}",PYTHONUNBUFFERED="1"',
+            "environment = " + ",".join(
+                f'{key}="{_escape(value)}"'
+                for key, value in (("BELLAMY_DB_POOL_MAX", str(program.db_pool_max)), ("PYTHONUNBUFFERED", "1"),
+                                   *program.env)),
             "autostart = true",
             "autorestart = true",
             f"startsecs = {START_SECONDS}",
@@ -557,7 +564,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown program {options.args[0]!r}; expected one of {', '.join(by_name)}")
         os.chdir(ROOT)
         os.execve(program.command[0], list(program.command),
-                  {**os.environ, "BELLAMY_DB_POOL_MAX": str(program.db_pool_max), "PYTHONUNBUFFERED": "1"})
+                  {**os.environ, "BELLAMY_DB_POOL_MAX": str(program.db_pool_max), "PYTHONUNBUFFERED": "1",
+                   **dict(program.env)})
     if options.command == "ctl":
         return subprocess.call([str(BIN / "supervisorctl"), "-c", str(stack.conf_path), *options.args])
     print(budget_table(stack.programs))

@@ -53,12 +53,14 @@ class LiveStack:
         log_dir: where each program's log (``<name>.log``) and supervisord's files go.
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
         beat: also run celery beat (off by default: tests and benchmarks drive the relay).
+        web_processes: processes of the web server (``BELLAMY_WEB_PROCESSES``; default 1).
         per_queue_workers: one worker per queue (``worker-scoring``, ...), as ``bin/stack``,
             instead of ``workers`` workers serving every queue.
     """
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, log_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None, beat: bool = False, per_queue_workers: bool = False):
+                 extra_env: dict[str, str] | None = None, beat: bool = False, per_queue_workers: bool = False,
+                 web_processes: int = 1):
         tag = uuid.uuid4().hex[:8]
         self.tag = tag
         self.port = free_port()
@@ -87,7 +89,7 @@ class LiveStack:
         self.stack = Stack(
             StackConfig.from_env(
                 self.env, run_dir=self.log_dir, log_dir=self.log_dir, host="127.0.0.1", port=self.port,
-                namespace=f"stack{tag}", beat=beat, log_level="WARNING", **layout,
+                namespace=f"stack{tag}", beat=beat, log_level="WARNING", web_processes=web_processes, **layout,
             ),
             self.env,
         )

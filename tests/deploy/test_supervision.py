@@ -82,7 +82,8 @@ class TestConfiguration:
         assert web.splitlines()[0].endswith("/daphne -b 127.0.0.1 -p 8123 bellamy.asgi:application")
         for line in ("autorestart = true", f"startsecs = {START_SECONDS}", "startretries = 1000",
                      "stopsignal = TERM", "stopwaitsecs = 6", "stopasgroup = true", "killasgroup = true",
-                     'environment = BELLAMY_DB_POOL_MAX="8",PYTHONUNBUFFERED="1"'):
+                     'environment = BELLAMY_DB_POOL_MAX="8",PYTHONUNBUFFERED="1",HOST="127.0.0.1",PORT="8123",'
+                     'BELLAMY_WEB_PROCESSES="1"'):
             assert line in web.splitlines()
         # Celery's %h (host name) survives supervisord's %-interpolation.
         assert "-n scoring.bellamy@%%h " in text
