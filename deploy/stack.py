@@ -525,12 +525,22 @@ class Stack:
         proc = self.supervisord
         if proc is None or proc.poll() is not None:
             return 0.0
+        try:
+            pids = [pid for pid in self.pids().values() if pid]
+        except (OSError, xmlrpc.client.Error):
+            pids = []
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            # supervisord itself is stuck: kill it and each program's process group (every
+            # program runs in a group of its own).
+            for pgid in (proc.pid, *pids):
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.wait(timeout=5)
         return time.monotonic() - started
 
@@ -547,8 +557,9 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(config, env)
     if options.command == "env":
         for key in ("DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL",
-                    "BELLAMY_EVENTS_URL", "BELLAMY_NOTIFICATIONS_URL", "BELLAMY_GRAPH_URL"):
-            print(f"export {key}={shlex.quote(env[key])}")
+                    "BELLAMY_EVENTS_URL", "BELLAMY_NOTIFICATIONS_URL", "BELLAMY_GRAPH_URL", "BELLAMY_NAMESPACE"):
+            if key in env:
+                print(f"export {key}={shlex.quote(env[key])}")
         return 0
     if options.command == "config":
         print(render_config(config), end="")
