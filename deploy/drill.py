@@ -23,7 +23,8 @@ really stops and starts them with ``bin/services stop|start|restart NAME``. For 
      pairs, in units of one mention; more is a duplicate);
    * default queue: feed invalidation and push tasks recorded once per event (``ProcessedEvent``).
 
-The table: posts accepted (201) of 200, accepted posts missing from PostgreSQL (lost), events
+The table: posts accepted (201) of 200, posts of the burst in PostgreSQL (an answer may time out
+after the post was written), accepted posts missing from PostgreSQL (lost), events
 still unsent in the outbox, expected/found per worker, duplicates, seconds from the end of the
 fault until everything was found, restarts per program, and whether every program was running
 and ready at the end without anyone touching it.
@@ -144,6 +145,7 @@ class Effects:
     """Expected (from PostgreSQL) and found (in each worker's store) effects of the burst."""
 
     posts_in_db: int = 0
+    post_ids: list[int] = field(default_factory=list, repr=False)
     unsent: int = 0
     scores: tuple[int, int] = (0, 0)
     notifications: tuple[int, int] = (0, 0)
@@ -196,8 +198,10 @@ class Burst(threading.Thread):
     async def _run(self) -> None:
         import httpx
 
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=15,
-                                     limits=httpx.Limits(max_connections=50)) as client:
+        # A patient client (60 s, no connection limit): a slow answer is not a refusal. A post
+        # whose answer never came may still exist; the effects are expected from PostgreSQL.
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60,
+                                     limits=httpx.Limits(max_connections=None)) as client:
             started = time.monotonic()
 
             async def one(i: int) -> None:
@@ -236,8 +240,9 @@ def make_friends(tag: str) -> list[tuple[int, str, str]]:
     return [(u.pk, u.username, str(AccessToken.for_user(u))) for u in users]
 
 
-def measure(post_ids: list[int], hashtag: str, mongo_database: str) -> Effects:
-    """Compare what PostgreSQL says the burst must have caused with what each store holds."""
+def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects:
+    """Compare what PostgreSQL says the burst must have caused — every post of the drill's
+    authors, whether or not its HTTP answer arrived — with what each store holds."""
     from django.db import close_old_connections, connection
     from django.db.models import Count, Sum
     from pymongo import MongoClient
@@ -254,9 +259,10 @@ def measure(post_ids: list[int], hashtag: str, mongo_database: str) -> Effects:
         close_old_connections()
         if not connection.is_usable():
             connection.close()
-        posts = list(Post.objects.filter(id__in=post_ids).values_list("id", "author_id"))
+        posts = list(Post.objects.filter(author_id__in=author_ids).values_list("id", "author_id"))
         ids = [pid for pid, _ in posts]
         effects.posts_in_db = len(posts)
+        effects.post_ids = ids
         events = OutboxEvent.objects.filter(type="post.created", payload__data__post_id__in=ids)
         effects.unsent = events.filter(sent_at__isnull=True).count()
         event_ids = list(events.values_list("event_id", flat=True))
@@ -335,9 +341,10 @@ def run_drill(fault: Fault, index: int, *, posts: int, rate: float, drain_timeou
         fault_ended = time.monotonic()
         burst.join(timeout=posts / rate + 120)
         drained = None
-        effects = measure(burst.accepted, hashtag, namespace)
+        author_ids = [author_id for author_id, _, _ in authors]
+        effects = measure(author_ids, hashtag, namespace)
         while time.monotonic() - fault_ended < drain_timeout:
-            effects = measure(burst.accepted, hashtag, namespace)
+            effects = measure(author_ids, hashtag, namespace)
             if effects.complete and not burst.is_alive():
                 drained = time.monotonic() - fault_ended
                 break
@@ -349,7 +356,7 @@ def run_drill(fault: Fault, index: int, *, posts: int, rate: float, drain_timeou
         except Exception as exc:  # noqa: BLE001
             all_back = False
             notes.append(f"not back: {str(exc).splitlines()[0]}")
-        lost = len(burst.accepted) - effects.posts_in_db if not effects.error else -1
+        lost = len(set(burst.accepted) - set(effects.post_ids)) if not effects.error else -1
         if effects.error:
             notes.append(f"last measurement failed: {effects.error}")
         result = DrillResult(fault.name, fault.description, posts, len(burst.accepted), dict(burst.refused), lost,
@@ -366,13 +373,13 @@ def _cell(pair: tuple[int, int]) -> str:
 
 def table(results: list[DrillResult]) -> str:
     """The drills as one plain-text table (found/expected per worker; ``!`` marks a mismatch)."""
-    head = ("drill", "accepted", "lost", "unsent", "scores", "notifications", "trends", "graph", "default",
+    head = ("drill", "accepted", "in db", "lost", "unsent", "scores", "notifications", "trends", "graph", "default",
             "dupes", "drained s", "restarts", "all back")
     rows = [head]
     for r in results:
         e = r.effects
         restarted = ",".join(f"{name.removeprefix('worker-')}×{n}" for name, n in r.restarts.items() if n) or "-"
-        rows.append((r.name, f"{r.accepted}/{r.posts_sent}", str(r.lost), str(e.unsent), _cell(e.scores),
+        rows.append((r.name, f"{r.accepted}/{r.posts_sent}", str(e.posts_in_db), str(r.lost), str(e.unsent), _cell(e.scores),
                      _cell(e.notifications), _cell(e.trends), _cell(e.graph), _cell(e.default), str(e.duplicates),
                      f"{r.drained_seconds:.0f}" if r.drained_seconds is not None else "no", restarted,
                      "yes" if r.all_back else "NO"))
