@@ -11,6 +11,7 @@ process at start-up instead of silently falling back to the embedded default.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,6 +76,50 @@ def check_secret_key(secret_key: str | None, *, debug: bool) -> str:
             "32 characters (or DJANGO_DEBUG=1 for development)"
         )
     return key
+
+
+#: A namespace is part of Redis keys, Kafka topic and group names, a MongoDB database name and
+#: (graph store) a Neo4j label: letters, digits and underscores, starting with a letter.
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,47}")
+DEFAULT_NAMESPACE = "bellamy"
+
+
+def namespace_settings(namespace: str | None, *, key_prefix: str | None = None, topic_prefix: str | None = None,
+                       forwarder_group: str | None = None, mongo_database: str | None = None) -> dict[str, str]:
+    """Derive every per-deployment name on the shared servers from ``BELLAMY_NAMESPACE``.
+
+    Two deployments with different namespaces on one Redis, one Kafka and one MongoDB never
+    see each other's data: cache, channel-layer, presence and Celery broker keys start with
+    the key prefix, topics with the topic prefix, the forwarder reads in its own consumer
+    group, notifications live in their own database. Each name stays overridable by its own
+    variable (an empty value counts as unset).
+
+    Args:
+        namespace: ``BELLAMY_NAMESPACE``; empty or None means :data:`DEFAULT_NAMESPACE` with the
+            historical names (topic prefix ``""``), so existing deployments keep their topics.
+        key_prefix, topic_prefix, forwarder_group, mongo_database: explicit values of
+            ``BELLAMY_KEY_PREFIX``, ``BELLAMY_TOPIC_PREFIX``, ``BELLAMY_FORWARDER_GROUP``,
+            ``BELLAMY_MONGO_DATABASE``.
+    Returns:
+        ``{"BELLAMY_NAMESPACE", "BELLAMY_KEY_PREFIX", "BELLAMY_TOPIC_PREFIX",
+        "BELLAMY_FORWARDER_GROUP", "BELLAMY_MONGO_DATABASE": str}``.
+    Raises:
+        ImproperlyConfigured: the namespace is not 1-48 letters, digits or underscores
+            starting with a letter.
+    """
+    explicit = bool(namespace)
+    namespace = namespace or DEFAULT_NAMESPACE
+    if not NAMESPACE_PATTERN.fullmatch(namespace):
+        raise ImproperlyConfigured(
+            f"BELLAMY_NAMESPACE={namespace!r}: use 1-48 letters, digits or underscores, starting with a letter"
+        )
+    return {
+        "BELLAMY_NAMESPACE": namespace,
+        "BELLAMY_KEY_PREFIX": key_prefix or namespace,
+        "BELLAMY_TOPIC_PREFIX": topic_prefix or (f"{namespace}." if explicit else ""),
+        "BELLAMY_FORWARDER_GROUP": forwarder_group or f"{namespace}-forwarder",
+        "BELLAMY_MONGO_DATABASE": mongo_database or namespace,
+    }
 
 
 def databases(url: str | None, replica_url: str | None, *, base_dir: Path) -> dict:

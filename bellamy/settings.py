@@ -101,9 +101,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Namespace on the shared servers (BELLAMY_NAMESPACE) -------------------------------------
+#: One name per deployment from which the Redis key prefix, the Kafka topic prefix and consumer
+#: group and the MongoDB database are derived (each overridable); the graph store labels its
+#: nodes with it. See config.namespace_settings.
+_NAMES = config.namespace_settings(
+    env.str("BELLAMY_NAMESPACE", default=""),
+    key_prefix=env.str("BELLAMY_KEY_PREFIX", default=""),
+    topic_prefix=env.str("BELLAMY_TOPIC_PREFIX", default=""),
+    forwarder_group=env.str("BELLAMY_FORWARDER_GROUP", default=""),
+    mongo_database=env.str("BELLAMY_MONGO_DATABASE", default=""),
+)
+BELLAMY_NAMESPACE = _NAMES["BELLAMY_NAMESPACE"]
+
 # --- Redis: cache, channel layer, presence (REDIS_URL, REDIS_REPLICA_URLS) -----------------
 REDIS_URL = env.str("REDIS_URL", default="")
-BELLAMY_KEY_PREFIX = env.str("BELLAMY_KEY_PREFIX", default="bellamy")
+BELLAMY_KEY_PREFIX = _NAMES["BELLAMY_KEY_PREFIX"]
 CACHES = config.caches(
     REDIS_URL, env.list("REDIS_REPLICA_URLS", default=[]), key_prefix=BELLAMY_KEY_PREFIX
 )
@@ -139,7 +152,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TIMEZONE = "UTC"
 
 # --- Events (BELLAMY_EVENTS_URL) --------------------------------------------------------------
-BELLAMY_TOPIC_PREFIX = env.str("BELLAMY_TOPIC_PREFIX", default="")
+BELLAMY_TOPIC_PREFIX = _NAMES["BELLAMY_TOPIC_PREFIX"]
 #: How committed outbox rows are relayed: "inline" (in the committing thread, before the
 #: request returns) or "background" (a relay thread per process batches them; the default
 #: with Kafka). Either way the periodic sweep sends whatever was left.
@@ -155,7 +168,7 @@ BELLAMY_EVENTS = config.events_backend(
 BELLAMY_OUTBOX_RETENTION_HOURS = env.int("BELLAMY_OUTBOX_RETENTION_HOURS", default=72)
 #: Largest encoded envelope ``publish()`` accepts, in bytes (Kafka's default message limit is 1 MiB).
 BELLAMY_EVENT_MAX_BYTES = env.int("BELLAMY_EVENT_MAX_BYTES", default=256 * 1024)
-BELLAMY_FORWARDER_GROUP = env.str("BELLAMY_FORWARDER_GROUP", default="bellamy-forwarder")
+BELLAMY_FORWARDER_GROUP = _NAMES["BELLAMY_FORWARDER_GROUP"]
 #: Most records the forwarder hands on as one batch (one task per route per batch).
 BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=500)
 #: Once a poll returned records, milliseconds the forwarder keeps polling to fill the batch
@@ -163,9 +176,10 @@ BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=5
 BELLAMY_FORWARDER_BATCH_WAIT_MS = env.int("BELLAMY_FORWARDER_BATCH_WAIT_MS", default=20)
 
 # --- Stores (BELLAMY_NOTIFICATIONS_URL, BELLAMY_GRAPH_URL) -----------------------------------
+BELLAMY_MONGO_DATABASE = _NAMES["BELLAMY_MONGO_DATABASE"]
 BELLAMY_NOTIFICATIONS = config.notifications_backend(
     env.str("BELLAMY_NOTIFICATIONS_URL", default=""),
-    database=env.str("BELLAMY_MONGO_DATABASE", default="bellamy"),
+    database=BELLAMY_MONGO_DATABASE,
 )
 BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
 #: Days a notification is kept (MongoDB TTL index / periodic expiry of the ORM store).
