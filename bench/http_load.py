@@ -1,6 +1,6 @@
 """Benchmark: the HTTP API under load from a separate process, on the production stack.
 
-A :class:`tests.live_stack.LiveStack` (Daphne + Celery worker + forwarder on PostgreSQL,
+A :class:`tests.live_stack.LiveStack` (bin/web + Celery worker + forwarder on PostgreSQL,
 Redis, Kafka, MongoDB) is driven by an asyncio ``httpx`` client in this process (loopback
 only, bounded in count and time). Figures, each next to a baseline of the same run:
 

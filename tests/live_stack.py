@@ -1,7 +1,7 @@
 """Run the production stack as real processes for end-to-end tests and benchmarks.
 
-:class:`LiveStack` starts, against the services of ``bin/services``: the web process (Daphne:
-HTTP + WebSocket), one Celery worker serving every queue, and the Kafka forwarder — with
+:class:`LiveStack` starts, against the services of ``bin/services``: the web server (``bin/web``:
+Granian, HTTP + WebSocket, ``web_processes`` processes), one Celery worker serving every queue, and the Kafka forwarder — with
 Kafka events, Celery on Redis, channels-redis, presence in Redis and the MongoDB notification
 store. Topic prefix, consumer group, Redis key prefix and MongoDB database are unique per
 stack, so a stack never sees another one's events.
@@ -47,12 +47,13 @@ class LiveStack:
             connected to (a test database works: tests write their rows committed, with
             ``transactional_db``).
         workers: Celery worker processes (each serves every queue).
+        web_processes: processes of the web server (``BELLAMY_WEB_PROCESSES`` of ``bin/web``).
         log_dir: where each process's output goes.
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
     """
 
-    def __init__(self, *, database_url: str | None = None, workers: int = 1, log_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None):
+    def __init__(self, *, database_url: str | None = None, workers: int = 1, web_processes: int = 2,
+                 log_dir: Path | None = None, extra_env: dict[str, str] | None = None):
         tag = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -75,6 +76,10 @@ class LiveStack:
             "BELLAMY_MONGO_DATABASE": f"bellamy_stack_{tag}",
             "BELLAMY_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "PYTHON": sys.executable,
+            "BELLAMY_WEB_PROCESSES": str(web_processes),
             **(extra_env or {}),
         }
         self.workers = workers
@@ -85,6 +90,19 @@ class LiveStack:
         self.processes[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
 
+    def start_web(self) -> None:
+        """Start only the web server (``bin/web``); :meth:`start` calls it. Use
+        :meth:`wait_web` to wait until it answers."""
+        self._start("web", [str(ROOT / "bin" / "web")])
+
+    def wait_web(self, timeout: float = 60.0) -> None:
+        """Wait until ``GET /healthz`` answers 200.
+
+        Raises:
+            RuntimeError: a process exited or the web server did not answer in time.
+        """
+        self._wait(lambda: self._http_ok("/healthz"), "web", time.monotonic() + timeout)
+
     def start(self, timeout: float = 90.0) -> LiveStack:
         """Start every process and wait until each is ready.
 
@@ -92,8 +110,7 @@ class LiveStack:
             RuntimeError: a process exited or was not ready within ``timeout`` seconds
                 (the message holds the tail of its log).
         """
-        self._start("web", [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
-                            "bellamy.asgi:application"])
+        self.start_web()
         for n in range(self.workers):
             self._start(f"worker{n}", [str(VENV_BIN / "celery"), "-A", "bellamy", "worker", "-Q",
                                        "scoring,graph,notifications,trends,default", "-n", f"w{n}-{self.tag}@%h",
