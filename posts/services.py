@@ -81,8 +81,8 @@ WITH names AS (
     SELECT id, name FROM created
     UNION ALL SELECT posts_hashtag.id, posts_hashtag.name FROM posts_hashtag JOIN names USING (name)
 )
-INSERT INTO posts_posthashtag (post_id, hashtag_id)
-SELECT %(post_id)s, tags.id FROM names JOIN tags USING (name) ORDER BY names.ord
+INSERT INTO posts_posthashtag (post_id, hashtag_id, created_at)
+SELECT %(post_id)s, tags.id, %(created_at)s FROM names JOIN tags USING (name) ORDER BY names.ord
 ON CONFLICT (post_id, hashtag_id) DO NOTHING
 """
 
@@ -109,19 +109,22 @@ def _link_hashtags(post: Post, names: list[str]) -> None:
     if not names:
         return
     if connection.vendor == "postgresql":
+        params = {"names": names, "post_id": post.pk, "created_at": post.created_at}
         with connection.cursor() as cursor:
-            cursor.execute(_LINK_HASHTAGS_SQL, {"names": names, "post_id": post.pk})
+            cursor.execute(_LINK_HASHTAGS_SQL, params)
             if cursor.rowcount == len(names):
                 return
             # A concurrent transaction created one of the tags after this statement's
             # snapshot: it was neither inserted nor seen. Once more, with a new snapshot
             # (links already made are skipped).
-            cursor.execute(_LINK_HASHTAGS_SQL, {"names": names, "post_id": post.pk})
+            cursor.execute(_LINK_HASHTAGS_SQL, params)
         return
     tags = Hashtag.objects.bulk_create(
         [Hashtag(name=name) for name in names], update_conflicts=True, unique_fields=["name"], update_fields=["name"]
     )
-    PostHashtag.objects.bulk_create([PostHashtag(post=post, hashtag_id=tag.pk) for tag in tags])
+    PostHashtag.objects.bulk_create(
+        [PostHashtag(post=post, hashtag_id=tag.pk, created_at=post.created_at) for tag in tags]
+    )
 
 
 def _link_mentions(post: Post, names: list[str]) -> list:

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import AutoField, DateTimeField, F, Field, Func, IntegerField, Value
+from django.db.models import AutoField, DateTimeField, F, Field, Func, IntegerField, QuerySet, Value
 from django.db.models.lookups import GreaterThan, LessThan
 from rest_framework import pagination
 from rest_framework.exceptions import ValidationError
@@ -83,6 +83,16 @@ class RowValue(Func):
     output_field = Field()
 
 
+def _field(model_or_queryset, name: str):
+    """The field named ``name``: a model field, or the output field of a queryset annotation."""
+    if isinstance(model_or_queryset, QuerySet):
+        annotation = model_or_queryset.query.annotations.get(name)
+        if annotation is not None:
+            return annotation.output_field
+        model_or_queryset = model_or_queryset.model
+    return model_or_queryset._meta.get_field(name)
+
+
 def keyset_after(ordering: tuple[str, ...], values: list, model) -> LessThan | GreaterThan:
     """The condition "after the row whose ordering values are ``values``" for ``ordering``.
 
@@ -94,18 +104,20 @@ def keyset_after(ordering: tuple[str, ...], values: list, model) -> LessThan | G
     Args:
         ordering: field names, all descending (``-``) or all ascending.
         values: the cursor row's values of those fields, already converted (``to_python``).
-        model: the model whose fields ``ordering`` names (for the parameters' types).
+        model: the model whose fields ``ordering`` names, or the queryset (whose annotations
+            it may name), for the parameters' types.
     """
     names = [name.lstrip("-") for name in ordering]
     columns = RowValue(*(F(name) for name in names))
-    params = RowValue(*(Value(value, output_field=model._meta.get_field(name))
+    params = RowValue(*(Value(value, output_field=_field(model, name))
                         for name, value in zip(names, values, strict=True)))
     return LessThan(columns, params) if ordering[0].startswith("-") else GreaterThan(columns, params)
 
 
 class CursorPagination(pagination.BasePagination):
     """Opaque keyset pagination, newest first by ``(-created_at, -id)`` unless a view sets
-    ``ordering`` (all fields in one direction, the last one unique, e.g. ``("username",)``).
+    ``ordering`` (all fields in one direction, the last one unique, e.g. ``("username",)``;
+    model fields or annotations of the queryset).
 
     The cursor is the ordering values of the page's last row (URL-safe base64 of a JSON
     list); the next page is the rows after it by one row-value comparison
@@ -130,11 +142,10 @@ class CursorPagination(pagination.BasePagination):
         ordering = tuple(self.ordering)
         if len({name.startswith("-") for name in ordering}) != 1:
             raise ValueError(f"{type(self).__name__}.ordering mixes directions: {ordering}")
-        model = queryset.model
         queryset = queryset.order_by(*ordering)
-        values = self.decode_cursor(request, model)
+        values = self.decode_cursor(request, queryset)
         if values is not None:
-            queryset = queryset.filter(keyset_after(ordering, values, model))
+            queryset = queryset.filter(keyset_after(ordering, values, queryset))
         rows = list(queryset[: limit + 1])
         page = rows[:limit]
         self._next = None
@@ -142,7 +153,7 @@ class CursorPagination(pagination.BasePagination):
             self._next = encode_cursor([getattr(page[-1], name.lstrip("-")) for name in ordering])
         return page
 
-    def decode_cursor(self, request, model) -> list | None:
+    def decode_cursor(self, request, queryset) -> list | None:
         """The ordering values in the request's ``cursor``, converted to the fields' types;
         ``None`` without a cursor.
 
@@ -158,7 +169,7 @@ class CursorPagination(pagination.BasePagination):
             values = decode_cursor(raw)
             if not isinstance(values, list) or len(values) != len(names):
                 raise ValueError("wrong length")
-            return [_field_value(model._meta.get_field(name), value) for name, value in zip(names, values, strict=True)]
+            return [_field_value(_field(queryset, name), value) for name, value in zip(names, values, strict=True)]
         except (ValueError, TypeError, DjangoValidationError, OverflowError):
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
 
