@@ -113,9 +113,11 @@ def test_hashtag_posts_deep_page_reads_only_its_rows(user_factory, client_for, t
     PostHashtag.objects.bulk_create([PostHashtag(post=p, hashtag=h, created_at=p.created_at) for p in posts for h in (tag, noise)])
     newest_first = list(PostHashtag.objects.filter(hashtag=tag).order_by("-created_at", "-post_id")
                         .values_list("created_at", "post_id"))
-    cursor = encode_cursor(list(newest_first[2500 - 1]))
+    # 1,000 rows in, 2,000 after: with only a few hundred rows left after the cursor the
+    # planner may rightly prefer reading them all and sorting.
+    cursor = encode_cursor(list(newest_first[1000 - 1]))
     body, sql = page_sql(client_for(reader), f"/api/trends/hashtags/deep/posts?limit={LIMIT}&cursor={cursor}", "posts_post")
-    assert [p["id"] for p in body["results"]] == [pk for _, pk in newest_first[2500:2500 + LIMIT]]
+    assert [p["id"] for p in body["results"]] == [pk for _, pk in newest_first[1000:1000 + LIMIT]]
     plan = analyze(sql)
     assert rows_read(plan, "posts_posthashtag") == LIMIT + 1
     assert index_scans(plan, "posts_posthashtag") == {"posts_posthashtag_listing"}
