@@ -351,6 +351,7 @@ def main() -> dict:
         cursor.execute(BARE_TABLE_SQL)
         cursor.execute("TRUNCATE bench_bare_post")
         cursor.execute("TRUNCATE posts_post CASCADE")
+        cursor.execute("TRUNCATE events_outboxevent")  # rows of an earlier run's posts
     people = build_people(readers=200, authors=100, friends_each=20)
     url = current_database_url()
     results: dict = {"scaling": {}, "pipeline": []}

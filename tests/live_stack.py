@@ -1,7 +1,8 @@
 """Run the production stack as real processes for end-to-end tests and benchmarks.
 
 :class:`LiveStack` starts, against the services of ``bin/services``: the web server (``bin/web``:
-Granian, HTTP + WebSocket, ``web_processes`` processes), one Celery worker serving every queue, and the Kafka forwarder — with
+Granian, HTTP + WebSocket, ``web_processes`` processes), the outbox relay sweep, one Celery
+worker serving every queue, and the Kafka forwarder — with
 Kafka events, Celery on Redis, channels-redis, presence in Redis and the MongoDB notification
 store. Topic prefix, consumer group, Redis key prefix and MongoDB database are unique per
 stack, so a stack never sees another one's events.
@@ -140,6 +141,10 @@ class LiveStack:
                                        "--without-gossip", "--without-mingle", "--without-heartbeat"])
         self._start("forwarder", [sys.executable, "manage.py", "run_event_forwarder",
                                   "--liveness-file", str(self.log_dir / "forwarder.alive")])
+        # The outbox sweep (beat's relay-outbox task in production): with several web
+        # processes, a relay may hold a row back behind an older row of its key that another
+        # process is sending; the sweep sends it.
+        self._start("relay", [sys.executable, "manage.py", "relay_events", "--loop", "--interval", "1"])
         deadline = time.monotonic() + timeout
         self._wait(lambda: self._http_ok("/healthz"), "web", deadline)
         for n in range(self.workers):
