@@ -8,6 +8,8 @@ converted), enums must be known values; errors are DRF's ``{"field": ["message"]
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -68,7 +70,13 @@ class PostSerializer(serializers.ModelSerializer):
         users = getattr(post, "mentioned_users", None)
         if users is None:
             users = [link.user for link in post.post_mentions.all()]
-        return UserSerializer(users, many=True).data
+        return [self._user_serializer.to_representation(user) for user in users]
+
+    @cached_property
+    def _user_serializer(self) -> UserSerializer:
+        # One for every post of a page: building a ModelSerializer's fields costs more than
+        # rendering a user with them.
+        return UserSerializer()
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_liked_by_me(self, post: Post) -> bool:
