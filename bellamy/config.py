@@ -194,6 +194,10 @@ def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict
     }
 
 
+#: Seconds a channel-layer Redis read may wait: above channels-redis's 5 s blocking receive.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 10
+
+
 def channel_layers(url: str | None, *, prefix: str) -> dict:
     """Return Channels' ``CHANNEL_LAYERS``: channels-redis on ``REDIS_URL``, else in memory."""
     if not url:
@@ -202,7 +206,10 @@ def channel_layers(url: str | None, *, prefix: str) -> dict:
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url], "prefix": prefix},
+            # redis-py 8 reads with a 5 s socket timeout by default, and channels-redis's
+            # receive is a BZPOPMIN that the server answers after 5 s when idle: the two race
+            # and an idle socket's consumer died with "Timeout reading". Reads wait 10 s.
+            "CONFIG": {"hosts": [{"address": url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}], "prefix": prefix},
         }
     }
 
