@@ -358,7 +358,8 @@ def main() -> dict:
     grow_posts(10_000, people["authors"])
     deep = build_deep_author()
     results["web_processes"] = int(os.environ.get("BELLAMY_WEB_PROCESSES") or os.cpu_count())
-    with LiveStack(database_url=url, workers=2, web_processes=results["web_processes"], extra_env=_stack_env()) as stack:
+    with LiveStack(database_url=url, workers=2, web_processes=results["web_processes"], relay_sweep=True,
+                   extra_env=_stack_env()) as stack:
         results["http"] = http_figures(stack, people, deep, args.quick)
         results["rss_mb"] = stack.rss_mb()
         for target in () if args.http_only else (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):

@@ -1,8 +1,8 @@
 """Run the production stack as real processes for end-to-end tests and benchmarks.
 
 :class:`LiveStack` starts, against the services of ``bin/services``: the web server (``bin/web``:
-Granian, HTTP + WebSocket, ``web_processes`` processes), the outbox relay sweep, one Celery
-worker serving every queue, and the Kafka forwarder — with
+Granian, HTTP + WebSocket, ``web_processes`` processes), optionally the outbox relay sweep,
+one Celery worker serving every queue, and the Kafka forwarder — with
 Kafka events, Celery on Redis, channels-redis, presence in Redis and the MongoDB notification
 store. Topic prefix, consumer group, Redis key prefix and MongoDB database are unique per
 stack, so a stack never sees another one's events.
@@ -71,12 +71,13 @@ class LiveStack:
             ``transactional_db``).
         workers: Celery worker processes (each serves every queue).
         web_processes: processes of the web server (``BELLAMY_WEB_PROCESSES`` of ``bin/web``).
+        relay_sweep: also run the outbox sweep (``relay_events --loop``), for long loads.
         log_dir: where each process's output goes.
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
     """
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, web_processes: int = 2,
-                 log_dir: Path | None = None, extra_env: dict[str, str] | None = None):
+                 relay_sweep: bool = False, log_dir: Path | None = None, extra_env: dict[str, str] | None = None):
         tag = uuid.uuid4().hex[:8]
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -106,6 +107,7 @@ class LiveStack:
             **(extra_env or {}),
         }
         self.workers = workers
+        self.relay_sweep = relay_sweep
         self.processes: dict[str, subprocess.Popen] = {}
 
     def _start(self, name: str, args: list[str]) -> None:
@@ -141,10 +143,12 @@ class LiveStack:
                                        "--without-gossip", "--without-mingle", "--without-heartbeat"])
         self._start("forwarder", [sys.executable, "manage.py", "run_event_forwarder",
                                   "--liveness-file", str(self.log_dir / "forwarder.alive")])
-        # The outbox sweep (beat's relay-outbox task in production): with several web
-        # processes, a relay may hold a row back behind an older row of its key that another
-        # process is sending; the sweep sends it.
-        self._start("relay", [sys.executable, "manage.py", "relay_events", "--loop", "--interval", "1"])
+        if self.relay_sweep:
+            # The outbox sweep (beat's relay-outbox task in production): with several web
+            # processes, a relay may hold a row back behind an older row of its key that
+            # another process is sending; the sweep sends it. Off by default: a cold sweep
+            # that locks a fresh row first delays it by its Kafka producer's start.
+            self._start("relay", [sys.executable, "manage.py", "relay_events", "--loop", "--interval", "1"])
         deadline = time.monotonic() + timeout
         self._wait(lambda: self._http_ok("/healthz"), "web", deadline)
         for n in range(self.workers):
