@@ -87,6 +87,8 @@ drill: install-test
 	$(PY) -m deploy.drill $(DRILL_ARGS)
 
 bench: install-test services
+	@command -v wrk > /dev/null || { echo "==> installing wrk, the HTTP load generator of bench/http_load.py (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); ($$SUDO apt-get install -y -q wrk || ($$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk)) > /dev/null; }
 	@echo "==> running every benchmark on the production stack (bench/run_all.py); results in bench/results/"
 	DJANGO_SECRET_KEY=bench-only-secret-key-not-for-production-0123456789 $(PY) bench/run_all.py $(BENCH_ARGS)
 

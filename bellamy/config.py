@@ -12,6 +12,7 @@ process at start-up instead of silently falling back to the embedded default.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -122,16 +123,57 @@ def namespace_settings(namespace: str | None, *, key_prefix: str | None = None, 
     }
 
 
-def databases(url: str | None, replica_url: str | None, *, base_dir: Path) -> dict:
+@dataclass(frozen=True)
+class PoolSizes:
+    """Per-process PostgreSQL connection pool (psycopg_pool through Django's ``"pool"`` option).
+
+    Attributes:
+        min_size: connections kept open while idle (``BELLAMY_DB_POOL_MIN``, default 1).
+        max_size: most connections one process ever holds (``BELLAMY_DB_POOL_MAX``, default
+            4); a request needing one more waits for a free connection.
+        timeout: seconds a request waits for a free connection before failing
+            (``BELLAMY_DB_POOL_TIMEOUT``, default 10).
+        max_idle: seconds a connection above ``min_size`` may stay idle before it is closed
+            (``BELLAMY_DB_POOL_MAX_IDLE``, default 30; the pool closes one per interval).
+    """
+
+    min_size: int = 1
+    max_size: int = 4
+    timeout: float = 10.0
+    max_idle: float = 30.0
+
+    def __post_init__(self):
+        if not 0 <= self.min_size <= self.max_size or self.max_size < 1:
+            raise ImproperlyConfigured(
+                f"database pool: need 0 <= BELLAMY_DB_POOL_MIN ({self.min_size}) <= "
+                f"BELLAMY_DB_POOL_MAX ({self.max_size}) and BELLAMY_DB_POOL_MAX >= 1"
+            )
+        if self.timeout <= 0 or self.max_idle <= 0:
+            raise ImproperlyConfigured("database pool: BELLAMY_DB_POOL_TIMEOUT and _MAX_IDLE must be > 0")
+
+    def options(self) -> dict:
+        """The ``OPTIONS["pool"]`` dict Django passes to ``psycopg_pool.ConnectionPool``."""
+        return {"min_size": self.min_size, "max_size": self.max_size, "timeout": self.timeout,
+                "max_idle": self.max_idle}
+
+
+def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool: PoolSizes | None = None) -> dict:
     """Return Django's ``DATABASES`` for ``DATABASE_URL`` and ``DATABASE_REPLICA_URL``.
 
     Unset ``DATABASE_URL`` means a SQLite file ``<base_dir>/.data/db.sqlite3``. The optional
     replica becomes the ``replica`` alias, mirrored to ``default`` in tests (the router that
     sends reads to it arrives with the feed).
 
+    PostgreSQL aliases get a connection pool per process (``pool``, default
+    :class:`PoolSizes`): a request borrows a connection and returns it when it ends, so a
+    process never holds more than ``max_size`` connections however many requests run at once
+    in its threads (with ``CONN_MAX_AGE`` each request thread kept its own connection open),
+    and connections idle for ``max_idle`` seconds are closed down to ``min_size``.
+
     Raises:
         BackendURLError: a scheme other than ``postgres``/``postgresql``/``sqlite``.
     """
+    pool = pool or PoolSizes()
     if url:
         url_scheme("DATABASE_URL", url, ("postgres", "postgresql", "pgsql", "sqlite"))
         default = environ.Env.db_url_config(url)
@@ -144,15 +186,24 @@ def databases(url: str | None, replica_url: str | None, *, base_dir: Path) -> di
         # Several threads (ASGI server, eager tasks) write one file: wait instead of failing.
         default["OPTIONS"].setdefault("timeout", 20)
     else:
-        default["CONN_MAX_AGE"] = 60
-        default["CONN_HEALTH_CHECKS"] = True
+        _use_pool(default, pool)
     result = {"default": default}
     if replica_url:
         url_scheme("DATABASE_REPLICA_URL", replica_url, ("postgres", "postgresql", "pgsql"))
         replica = environ.Env.db_url_config(replica_url)
+        _use_pool(replica, pool)
         replica["TEST"] = {"MIRROR": "default"}
         result["replica"] = replica
     return result
+
+
+def _use_pool(database: dict, pool: PoolSizes) -> None:
+    # Pooled connections are returned at the end of each request, so CONN_MAX_AGE must be 0
+    # (Django refuses persistent connections with a pool); the pool checks a connection
+    # before lending it (CONN_HEALTH_CHECKS), so a restarted server costs no failed request.
+    database["CONN_MAX_AGE"] = 0
+    database["CONN_HEALTH_CHECKS"] = True
+    database.setdefault("OPTIONS", {})["pool"] = pool.options()
 
 
 def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict:
@@ -188,6 +239,10 @@ def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict
     }
 
 
+#: Seconds a channel-layer Redis read may wait: above channels-redis's 5 s blocking receive.
+CHANNEL_LAYER_SOCKET_TIMEOUT = 10
+
+
 def channel_layers(url: str | None, *, prefix: str) -> dict:
     """Return Channels' ``CHANNEL_LAYERS``: channels-redis on ``REDIS_URL``, else in memory."""
     if not url:
@@ -196,7 +251,10 @@ def channel_layers(url: str | None, *, prefix: str) -> dict:
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [url], "prefix": prefix},
+            # redis-py 8 reads with a 5 s socket timeout by default, and channels-redis's
+            # receive is a BZPOPMIN that the server answers after 5 s when idle: the two race
+            # and an idle socket's consumer died with "Timeout reading". Reads wait 10 s.
+            "CONFIG": {"hosts": [{"address": url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}], "prefix": prefix},
         }
     }
 

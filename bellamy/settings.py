@@ -89,6 +89,12 @@ DATABASES = config.databases(
     env.str("DATABASE_URL", default=""),
     env.str("DATABASE_REPLICA_URL", default=""),
     base_dir=BASE_DIR,
+    pool=config.PoolSizes(
+        min_size=env.int("BELLAMY_DB_POOL_MIN", default=1),
+        max_size=env.int("BELLAMY_DB_POOL_MAX", default=4),
+        timeout=env.float("BELLAMY_DB_POOL_TIMEOUT", default=10.0),
+        max_idle=env.float("BELLAMY_DB_POOL_MAX_IDLE", default=30.0),
+    ),
 )
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -64,19 +64,13 @@ ADMIN_CONNECTIONS = 5
 
 
 def web_command(*, host: str, port: int, processes: int = 1) -> list[str]:
-    """The web program's command line: THE one place naming the ASGI server and its options.
+    """The web program's command line: ``bin/web`` (Granian, HTTP + WebSocket), THE one
+    definition of the ASGI server and its options.
 
-    Args:
-        host: address to listen on.
-        port: TCP port.
-        processes: web server processes (each holds its own connection pool).
-    Raises:
-        ValueError: ``processes`` is not 1 (Daphne serves from one process; run more stacks
-            behind a load balancer, or a multi-process server, to use more).
+    ``bin/web`` reads ``HOST``, ``PORT`` and ``BELLAMY_WEB_PROCESSES`` from its environment,
+    which :meth:`StackConfig.programs` sets from ``host``, ``port`` and ``processes``.
     """
-    if processes != 1:
-        raise ValueError("the web server (Daphne) runs one process; BELLAMY_WEB_PROCESSES must be 1")
-    return [str(BIN / "daphne"), "-b", host, "-p", str(port), "bellamy.asgi:application"]
+    return [str(ROOT / "bin" / "web")]
 
 
 @dataclass(frozen=True)
@@ -173,7 +167,7 @@ class StackConfig:
             "host": environ.get("HOST") or "127.0.0.1",
             "port": _int(environ, "PORT", 8000),
             "namespace": environ.get("BELLAMY_NAMESPACE") or "bellamy",
-            "web_processes": _int(environ, "BELLAMY_WEB_PROCESSES", 1),
+            "web_processes": _int(environ, "BELLAMY_WEB_PROCESSES", os.cpu_count() or 1),
             "web_db_pool_max": _int(environ, "BELLAMY_WEB_DB_POOL_MAX", 8),
             "worker_pool": environ.get("BELLAMY_WORKER_POOL") or "threads",
             "worker_concurrency": _int(environ, "BELLAMY_WORKER_CONCURRENCY", 4),
@@ -193,8 +187,8 @@ class StackConfig:
                 db_pool_max=self.web_db_pool_max, processes=self.web_processes,
                 # For a server script that reads its address and size from the environment.
                 env=(("HOST", self.host), ("PORT", str(self.port)), ("BELLAMY_WEB_PROCESSES", str(self.web_processes))),
-                # Daphne closes its sockets on SIGTERM and exits; a request or socket that keeps
-                # it busy (or a slow interpreter exit on a loaded machine) meets SIGKILL at 6 s.
+                # Granian closes its sockets on SIGTERM and kills its workers after 5 s
+                # (bin/web); a slow interpreter exit on a loaded machine meets SIGKILL at 6 s.
                 stop_wait=6,
             ))
         if self.worker_pool == "threads":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, Q, QuerySet, When
+from django.db.models import Case, Exists, F, Q, QuerySet, When
 from django.db.models.functions import Lower
 
 from bellamy.accounts.selectors import active_user
@@ -97,6 +97,27 @@ def is_blocked_either_way(a_id: int, b_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
     ).exists()
+
+
+def pair_state(a_id: int, b_id: int) -> tuple[bool, bool, bool]:
+    """Return ``(blocked, friends, pending)`` of users ``a_id`` and ``b_id`` in one query:
+    a block either way, a friendship, a pending friend request in either direction."""
+    low, high = pair(a_id, b_id)
+    row = (
+        get_user_model()
+        .objects.filter(pk=a_id)
+        .annotate(
+            blocked=Exists(Block.objects.filter(
+                Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id))),
+            friends=Exists(Friendship.objects.filter(user_low_id=low, user_high_id=high)),
+            pending=Exists(FriendRequest.objects.filter(
+                Q(from_user_id=a_id, to_user_id=b_id) | Q(from_user_id=b_id, to_user_id=a_id),
+                status=FriendRequest.Status.PENDING)),
+        )
+        .values_list("blocked", "friends", "pending")
+        .first()
+    )
+    return tuple(row) if row else (False, False, False)
 
 
 def has_blocked(blocker_id: int, blocked_id: int) -> bool:

@@ -11,7 +11,10 @@ consumer group, MongoDB database), so a stack never sees another one's data.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,6 +39,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/*/children)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+
+
 def _redis_server() -> str:
     """``host:port`` of the Redis the caller uses (``REDIS_URL``), else the local default."""
     url = os.environ.get("REDIS_URL", "")
@@ -54,13 +79,14 @@ class LiveStack:
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
         beat: also run celery beat (off by default: tests and benchmarks drive the relay).
         web_processes: processes of the web server (``BELLAMY_WEB_PROCESSES``; default 1).
+        relay_sweep: also run the outbox relay sweep (celery beat), for long loads.
         per_queue_workers: one worker per queue (``worker-scoring``, ...), as ``bin/stack``,
             instead of ``workers`` workers serving every queue.
     """
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, log_dir: Path | None = None,
                  extra_env: dict[str, str] | None = None, beat: bool = False, per_queue_workers: bool = False,
-                 web_processes: int = 1):
+                 web_processes: int = 1, relay_sweep: bool = False):
         tag = uuid.uuid4().hex[:8]
         self.tag = tag
         self.port = free_port()
@@ -89,11 +115,13 @@ class LiveStack:
         self.stack = Stack(
             StackConfig.from_env(
                 self.env, run_dir=self.log_dir, log_dir=self.log_dir, host="127.0.0.1", port=self.port,
-                namespace=f"stack{tag}", beat=beat, log_level="WARNING", web_processes=web_processes, **layout,
+                namespace=f"stack{tag}", beat=beat or relay_sweep, log_level="WARNING", web_processes=web_processes, **layout,
             ),
             self.env,
         )
         self.stop_seconds: float | None = None
+        #: Programs started alone, outside supervisord (:meth:`start_web`).
+        self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self, timeout: float = 90.0) -> LiveStack:
         """Start every program and wait until each is ready.
@@ -105,6 +133,35 @@ class LiveStack:
         self.stack.start(timeout=timeout)
         return self
 
+    def start_web(self) -> None:
+        """Start only the web server's command (``deploy.stack.web_command``), as a plain
+        child process outside supervisord — for tests of the server program itself (its
+        processes, its own SIGTERM handling). :meth:`wait_web` waits until it answers;
+        :meth:`stop` stops it."""
+        web = next(p for p in self.stack.programs if p.name == "web")
+        log = open(self.log_dir / "web.log", "wb")  # noqa: SIM115 (closed with the process)
+        self.processes["web"] = subprocess.Popen(
+            list(web.command), cwd=ROOT, env={"BELLAMY_DB_POOL_MAX": str(web.db_pool_max), **self.env, **dict(web.env)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+
+    def wait_web(self, timeout: float = 60.0) -> None:
+        """Wait until the web server started by :meth:`start_web` answers ``GET /healthz``.
+
+        Raises:
+            RuntimeError: it exited, or did not answer within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        web = self.processes["web"]
+        while time.monotonic() < deadline:
+            if web.poll() is not None:
+                raise RuntimeError(f"web exited with {web.returncode}:\n{self.tail('web')}")
+            if self.stack._http_ok("/healthz"):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"web not ready in time:\n{self.tail('web')}")
+
     def pids(self) -> dict[str, int]:
         """``{program: pid}`` as supervisord reports them (0 for a program not running)."""
         return self.stack.pids()
@@ -114,21 +171,28 @@ class LiveStack:
         return self.stack.tail(name, lines)
 
     def rss_mb(self) -> dict[str, float]:
-        """Resident memory of each program's process (MiB), from /proc."""
+        """Resident memory of each program (MiB), from /proc; a program with children (the web
+        server's worker processes) counts its whole tree."""
         result = {}
         for name, pid in self.pids().items():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            result[name] = kb / 1024
+            total = sum(_rss_kb(p) for p in _process_tree(pid)) if pid else 0
+            if total:
+                result[name] = total / 1024
         return result
 
     def stop(self) -> None:
         """SIGTERM supervisord (it stops every program, SIGKILL after each one's stop timeout);
-        drop the stack's MongoDB database. ``stop_seconds`` says how long the shutdown took."""
+        drop the stack's MongoDB database. ``stop_seconds`` says how long the shutdown took.
+        Programs started alone (:meth:`start_web`) get SIGTERM, then SIGKILL after 15 s."""
         self.stop_seconds = self.stack.stop()
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
         from pymongo import MongoClient
 
         client = MongoClient(self.env["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)

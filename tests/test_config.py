@@ -58,7 +58,7 @@ def test_production_urls_choose_every_production_backend(tmp_path):
     assert config.channel_layers("redis://r:6379/0", prefix="b:asgi") == {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": ["redis://r:6379/0"], "prefix": "b:asgi"},
+            "CONFIG": {"hosts": [{"address": "redis://r:6379/0", "socket_timeout": 10}], "prefix": "b:asgi"},
         }
     }
     assert config.celery_broker("redis://r:6379/1") == ("redis://r:6379/1", False)

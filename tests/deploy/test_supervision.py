@@ -15,6 +15,7 @@ import pytest
 
 from deploy.stack import (
     QUEUES,
+    ROOT,
     SHUTDOWN_SECONDS,
     START_SECONDS,
     Program,
@@ -75,11 +76,11 @@ class TestConfiguration:
     def test_rendered_config_restarts_with_back_off_and_stops_as_a_group(self, tmp_path):
         from deploy.stack import render_config
 
-        text = render_config(StackConfig.from_env({"PORT": "8123"}, run_dir=tmp_path, log_dir=tmp_path / "logs"))
+        text = render_config(StackConfig.from_env({"PORT": "8123", "BELLAMY_WEB_PROCESSES": "1"}, run_dir=tmp_path, log_dir=tmp_path / "logs"))
         assert "[group:bellamy]\nprograms = web,worker-scoring,worker-graph,worker-notifications,worker-trends," \
                "worker-default,beat,forwarder\n" in text
         web = text.split("[program:web]\n", 1)[1].split("\n\n", 1)[0]
-        assert web.splitlines()[0].endswith("/daphne -b 127.0.0.1 -p 8123 bellamy.asgi:application")
+        assert web.splitlines()[0] == f"command = {ROOT / 'bin' / 'web'}"
         for line in ("autorestart = true", f"startsecs = {START_SECONDS}", "startretries = 1000",
                      "stopsignal = TERM", "stopwaitsecs = 6", "stopasgroup = true", "killasgroup = true",
                      'environment = BELLAMY_DB_POOL_MAX="8",PYTHONUNBUFFERED="1",HOST="127.0.0.1",PORT="8123",'

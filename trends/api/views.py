@@ -46,12 +46,18 @@ class TrendListView(GenericAPIView):
         return Response(TrendSerializer(trends, many=True).data)
 
 
+class HashtagPostsPagination(CursorPagination):
+    """Newest first by the hashtag link's copy of the post's time (its index)."""
+
+    ordering = selectors.HASHTAG_POSTS_ORDERING
+
+
 @extend_schema(tags=["trends"])
 class HashtagPostsView(GenericAPIView):
     """``GET /api/trends/hashtags/{tag}/posts``: visible posts using a hashtag, newest first."""
 
     serializer_class = PostSerializer
-    pagination_class = CursorPagination
+    pagination_class = HashtagPostsPagination
 
     @extend_schema(
         operation_id="trends_hashtag_posts",
