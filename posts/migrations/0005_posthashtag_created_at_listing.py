@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("posts", "0003_moderators_group")]
+    dependencies = [("posts", "0004_delete_moderationaction")]
 
     operations = [
         migrations.AddField(model_name="posthashtag", name="created_at", field=models.DateTimeField(null=True)),
