@@ -1,0 +1,89 @@
+"""``manage.py search_reindex``: repairs a broken index, idempotent, dry run, progress bar,
+summary line — on both backends."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from posts.models import Post
+from tests.search.conftest import DATABASES
+from tests.search.helpers import break_index, found, indexed_post_ids, plant_document, write
+
+pytestmark = pytest.mark.django_db(databases=DATABASES)
+
+
+def reindex(*args: str) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("search_reindex", *args, "--database", Post.objects.all().db, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def summary(output: str) -> str:
+    """The summary line without its duration."""
+    line, = output.splitlines()
+    return line.rsplit(" in ", 1)[0]
+
+
+@pytest.fixture
+def posts(backend, user_factory):
+    alice = user_factory(username="alice")
+    made = [write(alice, f"Quince jam {n} #jam") for n in range(3)]
+    return alice, made
+
+
+def test_repairs_a_broken_index_then_changes_nothing(backend, posts):
+    alice, made = posts
+    people = "people 1 read" if backend == "default" else "people 0 read"
+    # a consistent index: nothing to change
+    out, _ = reindex("--no-progress", "--batch-size", "2")
+    assert summary(out) == (
+        f"search_reindex: changed 0 index rows (posts 3 read, 0 written, 0 removed, {people}, 0 written, "
+        "0 removed, hashtags 1 read, 0 written, 0 removed)"
+    )
+    # when the index loses its post documents and hashtag uses
+    break_index(Post.objects.all().db)
+    assert found(alice, "quince") == []
+    # then a dry run counts 3 documents and 3 uses to write, and writes nothing
+    out, _ = reindex("--no-progress", "--dry-run")
+    assert summary(out) == (
+        f"search_reindex: dry run: would change 6 index rows (posts 3 read, 6 written, 0 removed, {people}, "
+        "0 written, 0 removed, hashtags 1 read, 0 written, 0 removed)"
+    )
+    assert found(alice, "quince") == []
+    # and a run writes them
+    out, _ = reindex("--no-progress", "--batch-size", "2")
+    assert summary(out).startswith("search_reindex: changed 6 index rows (posts 3 read, 6 written, 0 removed")
+    assert found(alice, "quince") == [post.pk for post in reversed(made)]
+    # and a second run changes nothing
+    out, _ = reindex("--no-progress")
+    assert summary(out).startswith("search_reindex: changed 0 index rows")
+
+
+def test_removes_documents_the_triggers_would_not_have(backend, posts):
+    alice, made = posts
+    db = Post.objects.all().db
+    # given stale documents: one of a post deleted without its triggers, one of no post at all
+    Post.objects.filter(pk=made[0].pk).update(deleted_at=made[0].created_at)
+    plant_document(db, made[0].pk, "Quince jam 0 #jam")
+    plant_document(db, 10**9, "Quince from nowhere")
+    assert indexed_post_ids(db) == {made[0].pk, made[1].pk, made[2].pk, 10**9}
+    # visibility still hides them
+    assert found(alice, "quince") == [made[2].pk, made[1].pk]
+    # when the index is rebuilt they are removed
+    out, _ = reindex("--no-progress", "--batch-size", "1")
+    assert summary(out).startswith("search_reindex: changed 2 index rows (posts 3 read, 0 written, 2 removed")
+    assert indexed_post_ids(db) == {made[1].pk, made[2].pk}
+
+
+def test_shows_a_progress_bar_on_stderr(backend, posts):
+    out, err = reindex()
+    assert "row" in err and "100%" in err
+    assert out.startswith("search_reindex: changed 0 index rows")
+
+
+def test_refuses_a_batch_size_below_one(backend, posts):
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        reindex("--batch-size", "0")
