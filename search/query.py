@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from posts.parsing import HASHTAG_MAX_LENGTH, extract_hashtags, extract_mentions, normalize_hashtag
-from search.text import person_key, words
+from search.text import fold, person_key, words
 
 #: Longest accepted ``q``, in characters (after trimming).
 QUERY_MAX_LENGTH = 200
@@ -120,7 +120,10 @@ def parse_post_query(q: str) -> PostQuery:
         return " " if found else match.group(0)[1:]
 
     rest = _MENTION_RE.sub(keep_mention, _TAG_RE.sub(keep_tag, _PHRASE_RE.sub(keep_phrase, q)))
-    plain = list(dict.fromkeys([*loose, *words(rest)]))
+    unique: dict[str, str] = {}
+    for word in [*loose, *words(rest)]:
+        unique.setdefault(fold(word), word)
+    plain = list(unique.values())
     phrases = list(dict.fromkeys(phrases))
     hashtags = list(dict.fromkeys(hashtags))
     mentions = list(dict.fromkeys(mentions))
