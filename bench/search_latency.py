@@ -19,6 +19,9 @@ Measured on PostgreSQL, first page of 20, for a mix of queries from rare to comm
 - **api**: the whole request ``GET /api/search?q=…`` through the DRF test client (JWT auth,
   the store's query, loading and serializing the 20 posts).
 
+It also measures what the index costs writers: single-post transactions (a post and its
+hashtag link) with the search triggers enabled and disabled, interleaved.
+
 Run: ``.venv/bin/python bench/search_latency.py`` with the services running. The machine
 is shared: the load average is printed with the figures.
 """
@@ -217,6 +220,59 @@ def measure(viewer_id: int, requests: int) -> dict:
     return results
 
 
+def write_cost(rounds: int) -> dict:
+    """Per-post cost of the index triggers: ``rounds`` single-post transactions (a post with a
+    tweet's text and one hashtag link, as the post path writes them) with the search triggers
+    enabled, and the same with them disabled, interleaved in blocks of 10; the rows are
+    deleted afterwards."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from posts.models import Hashtag
+    from search.stores.postgres import _TRIGGERS
+
+    author = get_user_model().objects.get(username="bench_viewer").pk
+    tag = Hashtag.objects.order_by("id").values_list("id", flat=True).first()
+    with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle)][:rounds]
+    ours = [(name, table) for name, table, _ in _TRIGGERS if table in ("posts_post", "posts_posthashtag")]
+
+    def toggle(enabled: bool) -> None:
+        with connection.cursor() as cursor:
+            for name, table in ours:
+                cursor.execute(f"ALTER TABLE {table} {'ENABLE' if enabled else 'DISABLE'} TRIGGER {name}")
+
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    created = []
+    try:
+        for block in range(0, rounds, 10):
+            for enabled in (True, False):
+                toggle(enabled)
+                for text in texts[block:block + 10]:
+                    start = time.perf_counter()
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute(
+                            "INSERT INTO posts_post (author_id, content, visibility, created_at, like_count, "
+                            "comment_count, moderation_state) VALUES (%s, %s, 'public', now(), 0, 0, 'visible') RETURNING id",
+                            [author, text],
+                        )
+                        post_id = cursor.fetchone()[0]
+                        cursor.execute("INSERT INTO posts_posthashtag (post_id, hashtag_id) VALUES (%s, %s)", [post_id, tag])
+                    timings[enabled].append(time.perf_counter() - start)
+                    created.append(post_id)
+    finally:
+        toggle(True)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("DELETE FROM posts_posthashtag WHERE post_id = ANY(%s)", [created])
+            cursor.execute("DELETE FROM posts_post WHERE id = ANY(%s)", [created])
+    on, off = timings[True], timings[False]
+    return {
+        "with_triggers_p50_ms": percentile(on, 50) * 1000, "with_triggers_p95_ms": percentile(on, 95) * 1000,
+        "without_p50_ms": percentile(off, 50) * 1000, "without_p95_ms": percentile(off, 95) * 1000,
+        "ratio_p50": percentile(on, 50) / percentile(off, 50),
+    }
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100_000)
@@ -224,11 +280,13 @@ def main() -> dict:
     parser.add_argument("--requests", type=int, default=40, help="timed requests per query (after one warm-up)")
     parser.add_argument("--database", default="bellamy_bench_search")
     parser.add_argument("--reset", action="store_true", help="rebuild the data set")
+    parser.add_argument("--write-rounds", type=int, default=200, help="posts written with and without the triggers")
     args = parser.parse_args()
     setup_django(args.database)
     viewer_id = build(args.posts, args.friends, args.reset)
     load_before = os.getloadavg()
     results = measure(viewer_id, args.requests)
+    writes = write_cost(args.write_rounds)
     load_after = os.getloadavg()
     print_table(
         f"Posts search, first page of 20, {args.requests} requests per query, {args.posts:,} posts, "
@@ -239,6 +297,14 @@ def main() -> dict:
         ("query", "kind", "matches", "plain p50", "plain p95", "search p50", "search p95", "search/plain p95",
          "api p50", "api p95"),
     )
+    print_table(
+        f"Writing one post with a hashtag (a transaction of two INSERTs), {args.write_rounds} each (ms)",
+        [("search triggers on", writes["with_triggers_p50_ms"], writes["with_triggers_p95_ms"]),
+         ("search triggers off", writes["without_p50_ms"], writes["without_p95_ms"]),
+         ("ratio p50", writes["ratio_p50"], "")],
+        ("", "p50", "p95"),
+    )
+    results["write_cost"] = writes
     print(f"\nload average (1, 5, 15 min): before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     results["load_average"] = {"before": load_before, "after": load_after}

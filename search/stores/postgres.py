@@ -421,24 +421,41 @@ class PostgresSearchStore(SearchStore):
             keyset = " AND (ranked.score < %s OR (ranked.score = %s AND ranked.post_id < %s))"
             keyset_params = [after[0], after[0], after[1]]
 
-        def ranked(window: str, window_params: list, order: str) -> tuple[str, list]:
+        def ranked(window: str, window_params: list, order: str, presorted: bool) -> tuple[str, list]:
+            # Visibility is checked per candidate (``LATERAL … LIMIT 1``: a primary-key probe of
+            # posts_post) and the scan stops after ``limit`` pass, instead of a join with every
+            # visible post. Step 1 leaves the order to the planner (an index scan of
+            # ``created_at`` that stops early, or a GIN lookup and a sort); step 2 sorts the
+            # window's candidates first, so only the best are probed.
             where = " AND ".join([*match, window] if window else match) or "TRUE"
+            candidates = (f"SELECT d.post_id, d.created_at, {score} AS score "
+                          f"FROM search_post_document d WHERE {where}")
+            if presorted:
+                candidates = f"SELECT ranked.* FROM ({candidates}) ranked WHERE TRUE{keyset} ORDER BY {order}"
+                filters = ""
+            else:
+                filters = keyset.replace("ranked.", "c.")
+            outer_order = order.replace("ranked.", "c.")
             sql = (
-                f"SELECT ranked.post_id, ranked.score FROM (SELECT d.post_id, d.created_at, {score} AS score "
-                f"FROM search_post_document d WHERE {where}) ranked "
-                f"WHERE ranked.post_id IN ({visible_sql}){keyset} ORDER BY {order} LIMIT %s"
+                f"SELECT c.post_id, c.score FROM ({candidates}) c "
+                f"CROSS JOIN LATERAL (SELECT 1 FROM ({visible_sql}) v (id) WHERE v.id = c.post_id LIMIT 1) visible "
+                f"WHERE TRUE{filters} ORDER BY {outer_order} LIMIT %s"
             )
-            return sql, [*score_params, *match_params, *window_params, *visible_params, *keyset_params, limit]
+            if presorted:
+                params = [*score_params, *match_params, *window_params, *keyset_params, *visible_params, limit]
+            else:
+                params = [*score_params, *match_params, *window_params, *visible_params, *keyset_params, limit]
+            return sql, params
 
         with connections[using].cursor() as cursor:
-            cursor.execute(*ranked("", [], "ranked.created_at DESC, ranked.post_id DESC"))
+            cursor.execute(*ranked("", [], "ranked.created_at DESC, ranked.post_id DESC", presorted=False))
             newest = [Hit(int(post_id), float(score)) for post_id, score in cursor.fetchall()]
             if len(newest) < limit or not query.has_text:
                 return sorted(newest, key=lambda hit: (-hit.score, -hit.id))
             # One second of margin against rounding of the bound to microseconds.
             oldest_useful = min(hit.score for hit in newest) / RECENCY_PER_SECOND - 1.0
             cursor.execute(*ranked("d.created_at >= to_timestamp(%s)", [oldest_useful],
-                                   "ranked.score DESC, ranked.post_id DESC"))
+                                   "ranked.score DESC, ranked.post_id DESC", presorted=True))
             return [Hit(int(post_id), float(score)) for post_id, score in cursor.fetchall()]
 
     # --- people ---------------------------------------------------------------------------------

@@ -180,6 +180,25 @@ def test_pages_cover_every_match_once_in_rank_order(alice):
     assert found(alice, "pear", limit=5) == found(alice, "pear", limit=7) == everything
 
 
+def test_an_older_strong_match_beats_newer_weak_ones(alice):
+    # the 21 newest matches are weak (one occurrence in a long post); the best is 2 days older
+    weak = [write(alice, f"melon and many other words in a rather long post number {n}", age=n * timedelta(minutes=1))
+            for n in range(21)]
+    strong = write(alice, "melon melon melon melon melon", age=2 * D)
+    assert found(alice, "melon", limit=5)[:2] == [strong.pk, weak[0].pk]
+
+
+def test_small_pages_equal_the_full_ranking_across_weeks(alice):
+    # 40 matches over two months with 1..5 occurrences: every page of 4 is cut from the
+    # newest matches' bound, and together they are exactly the full ranking
+    posts = [write(alice, " ".join(["fig"] * (1 + n * 7 % 5) + ["jam"] * (n % 3)), age=(n * 37 % 60) * D + n * H)
+             for n in range(40)]
+    full = found(alice, "fig", limit=100)
+    assert sorted(full) == sorted(post.pk for post in posts)
+    assert found(alice, "fig", limit=4) == full
+    assert found(alice, "fig", limit=1)[:10] == full[:10]
+
+
 def test_store_keyset_continues_after_the_given_hit(store, alice):
     from posts.selectors import visible_posts
     from search.query import parse_post_query
