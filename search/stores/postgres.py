@@ -33,10 +33,8 @@ truncating ``posts_post`` does not need ``CASCADE``.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 from django.db import connections, transaction
-from django.db.models import QuerySet
 
 from search.query import PostQuery
 from search.stores.base import (
@@ -44,7 +42,6 @@ from search.stores.base import (
     SIMILARITY_THRESHOLD,
     HashtagHit,
     Hit,
-    ProgressCallback,
     ReindexResult,
     SearchStore,
     SearchStoreError,

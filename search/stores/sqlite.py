@@ -33,7 +33,6 @@ import time
 from datetime import UTC, datetime
 
 from django.db import connections, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -43,7 +42,6 @@ from search.stores.base import (
     SIMILARITY_THRESHOLD,
     HashtagHit,
     Hit,
-    ProgressCallback,
     ReindexResult,
     SearchStore,
     SearchStoreError,
