@@ -9,7 +9,9 @@ sqlite.SqliteSearchStore` (SQLite FTS5, the embedded default). One contract test
 Where the index lives and how it stays current
     Each store keeps its index in its own tables in the same database as the posts, written
     **only by database triggers** that its schema (:meth:`SearchStore.install_schema`, run by
-    the ``search`` migrations) installs on the tables of ``posts`` and ``bellamy.accounts``.
+    the ``search`` migrations) installs on the tables of ``posts`` and ``bellamy.accounts``
+    (PostgreSQL: post documents, people, hashtag uses; SQLite: post documents only — people
+    and hashtags are read from their tables at query time there).
     A post's document is therefore written in the same transaction as the post — visible to
     the next query after commit, gone with a rollback — whatever wrote the post (the services,
     the admin, the bulk importers, raw SQL), and ``posts`` never imports ``search``. Only

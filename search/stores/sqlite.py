@@ -6,11 +6,14 @@ Schema (installed by the ``search`` migrations through :meth:`SqliteSearchStore.
       ``porter unicode61 remove_diacritics 2``: words are runs of letters and digits, folded
       (case, accents on Latin letters) and stemmed by Porter's English stemmer — the same
       words and stems as PostgreSQL's ``search_english`` configuration;
-    - ``search_hashtag (hashtag_id, name)`` and ``search_hashtag_use (hashtag_id, post_id,
-      created_at)``: the public, visible, live uses of each hashtag (``created_at`` is the
-      post's, in Django's text format, which sorts in time order);
-    - row triggers on ``posts_post``, ``posts_posthashtag`` and ``posts_hashtag`` keeping them
-      current in the writing transaction (SQLite has no statement-level triggers).
+    - row triggers on ``posts_post`` keeping it current in the writing transaction (SQLite has
+      no statement-level triggers). Their bodies touch only ``search_post_fts``: a trigger on
+      another table that named ``posts_post`` would make Django's SQLite table rebuild (drop,
+      then rename a copy) fail.
+
+Hashtags are counted at query time from the posts tables (``posts_hashtag`` by name range,
+its links and their posts), which is cheap at the embedded default's scale and needs no
+trigger on those tables.
 
 People are searched without an index of their own: the store reads the visible users'
 usernames and display names and computes ``pg_trgm``'s similarity in Python
@@ -57,22 +60,11 @@ _PUBLIC_USE = "{p}.visibility = 'public' AND {p}.moderation_state = 'visible' AN
 
 _TABLES = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS search_post_fts USING fts5(body, created UNINDEXED, tokenize = '{TOKENIZER}')",
-    "CREATE TABLE IF NOT EXISTS search_hashtag (hashtag_id integer PRIMARY KEY, name text NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS search_hashtag_name ON search_hashtag (name)",
-    "CREATE TABLE IF NOT EXISTS search_hashtag_use (hashtag_id integer NOT NULL, post_id integer NOT NULL,"
-    " created_at text NOT NULL, PRIMARY KEY (hashtag_id, post_id)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS search_hashtag_use_recent ON search_hashtag_use (hashtag_id, created_at DESC)",
-    "CREATE INDEX IF NOT EXISTS search_hashtag_use_post ON search_hashtag_use (post_id)",
 )
 
 _INSERT_DOCUMENT = (
     "INSERT INTO search_post_fts (rowid, body, created) SELECT {p}.id, {p}.content, "
     + _EPOCH.format(col="{p}.created_at")
-)
-_INSERT_USES = (
-    "INSERT OR IGNORE INTO search_hashtag_use (hashtag_id, post_id, created_at) "
-    "SELECT l.hashtag_id, l.post_id, p.created_at FROM posts_posthashtag l JOIN posts_post p ON p.id = l.post_id "
-    "WHERE " + _PUBLIC_USE.format(p="p")
 )
 
 #: name → trigger body (after ``CREATE TRIGGER IF NOT EXISTS <name>``)
@@ -90,54 +82,12 @@ _TRIGGERS = {
         "WHERE NEW.deleted_at IS NULL; "
         "END"
     ),
-    "search_post_uses_changed": (
-        "AFTER UPDATE OF visibility, moderation_state, deleted_at, created_at ON posts_post "
-        "WHEN NEW.visibility IS NOT OLD.visibility OR NEW.moderation_state IS NOT OLD.moderation_state "
-        "OR NEW.deleted_at IS NOT OLD.deleted_at OR NEW.created_at IS NOT OLD.created_at BEGIN "
-        "DELETE FROM search_hashtag_use WHERE post_id = OLD.id; "
-        f"{_INSERT_USES} AND l.post_id = NEW.id; "
-        "END"
-    ),
     "search_post_deleted": (
         "AFTER DELETE ON posts_post BEGIN "
         "DELETE FROM search_post_fts WHERE rowid = OLD.id; "
-        "DELETE FROM search_hashtag_use WHERE post_id = OLD.id; "
-        "END"
-    ),
-    "search_hashtag_link_inserted": (
-        "AFTER INSERT ON posts_posthashtag BEGIN "
-        f"{_INSERT_USES} AND l.id = NEW.id; "
-        "END"
-    ),
-    "search_hashtag_link_deleted": (
-        "AFTER DELETE ON posts_posthashtag BEGIN "
-        "DELETE FROM search_hashtag_use WHERE hashtag_id = OLD.hashtag_id AND post_id = OLD.post_id; "
-        "END"
-    ),
-    "search_hashtag_link_updated": (
-        "AFTER UPDATE ON posts_posthashtag BEGIN "
-        "DELETE FROM search_hashtag_use WHERE hashtag_id = OLD.hashtag_id AND post_id = OLD.post_id; "
-        f"{_INSERT_USES} AND l.id = NEW.id; "
-        "END"
-    ),
-    "search_hashtag_inserted": (
-        "AFTER INSERT ON posts_hashtag BEGIN "
-        "INSERT OR REPLACE INTO search_hashtag (hashtag_id, name) VALUES (NEW.id, NEW.name); "
-        "END"
-    ),
-    "search_hashtag_renamed": (
-        "AFTER UPDATE OF name ON posts_hashtag BEGIN "
-        "UPDATE search_hashtag SET name = NEW.name WHERE hashtag_id = NEW.id; "
-        "END"
-    ),
-    "search_hashtag_deleted": (
-        "AFTER DELETE ON posts_hashtag BEGIN "
-        "DELETE FROM search_hashtag WHERE hashtag_id = OLD.id; "
-        "DELETE FROM search_hashtag_use WHERE hashtag_id = OLD.id; "
         "END"
     ),
 }
-
 
 def _fts_query(query: PostQuery) -> str:
     """The FTS5 MATCH expression of ``query``'s words (AND) and phrases. Words are runs of
@@ -169,8 +119,6 @@ class SqliteSearchStore(SearchStore):
                     f"search needs SQLite's FTS5 module, which this Python's SQLite ({exc}) lacks; use a "
                     "Python built with a standard SQLite (3.24 or later, FTS5 enabled)"
                 ) from exc
-            for statement in _TABLES[1:]:
-                cursor.execute(statement)
             self.install_triggers(connection)
 
     def install_triggers(self, connection) -> None:
@@ -183,8 +131,7 @@ class SqliteSearchStore(SearchStore):
         with connection.cursor() as cursor:
             for name in _TRIGGERS:
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
-            for table in ("search_post_fts", "search_hashtag", "search_hashtag_use"):
-                cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute("DROP TABLE IF EXISTS search_post_fts")
 
     # --- posts ----------------------------------------------------------------------------------
 
@@ -253,19 +200,17 @@ class SqliteSearchStore(SearchStore):
     def search_hashtags(self, prefix, *, using, limit, after=None):
         self.check_connection(using)
         params: list = [prefix, prefix + "\U0010ffff"]
-        keyset = ""
+        having = ""
         if after is not None:
+            # Django stores UTC datetimes as text that sorts in time order.
             stamp = after[0].astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-            keyset = " AND (used < %s OR (used = %s AND name > %s))"
+            having = " HAVING max(p.created_at) < %s OR (max(p.created_at) = %s AND h.name > %s)"
             params += [stamp, stamp, after[1]]
         sql = (
-            "SELECT page.hashtag_id, page.name, page.used,"
-            " (SELECT count(*) FROM search_hashtag_use u WHERE u.hashtag_id = page.hashtag_id) "
-            "FROM (SELECT * FROM (SELECT h.hashtag_id, h.name,"
-            "  (SELECT max(u.created_at) FROM search_hashtag_use u WHERE u.hashtag_id = h.hashtag_id) AS used"
-            "  FROM search_hashtag h WHERE h.name >= %s AND h.name < %s)"
-            f" WHERE used IS NOT NULL{keyset} ORDER BY used DESC, name ASC LIMIT %s) page "
-            "ORDER BY page.used DESC, page.name ASC"
+            "SELECT h.id, h.name, max(p.created_at) AS used, count(*) FROM posts_hashtag h "
+            "JOIN posts_posthashtag l ON l.hashtag_id = h.id JOIN posts_post p ON p.id = l.post_id "
+            f"WHERE h.name >= %s AND h.name < %s AND {_PUBLIC_USE.format(p='p')} "
+            f"GROUP BY h.id, h.name{having} ORDER BY used DESC, h.name ASC LIMIT %s"
         )
         with connections[using].cursor() as cursor:
             cursor.execute(sql, [*params, limit])
@@ -275,39 +220,42 @@ class SqliteSearchStore(SearchStore):
 
     def source_counts(self, *, using):
         with connections[using].cursor() as cursor:
-            cursor.execute("SELECT (SELECT count(*) FROM posts_post), (SELECT count(*) FROM posts_hashtag)")
-            posts, hashtags = cursor.fetchone()
-        return {"posts": posts, "people": 0, "hashtags": hashtags}
+            cursor.execute("SELECT count(*) FROM posts_post")
+            posts = cursor.fetchone()[0]
+        return {"posts": posts, "people": 0, "hashtags": 0}
 
     def reindex(self, *, using, batch_size=1000, dry_run=False, on_progress=None):
+        """See :meth:`SearchStore.reindex`. Only post documents are stored here (people and
+        hashtags are read from their tables at query time: nothing to rebuild), so
+        ``people`` and ``hashtags`` read 0 rows. Re-creates missing triggers first."""
         self.check_connection(using)
         started = time.perf_counter()
         result = ReindexResult()
         connection = connections[using]
-        self.install_triggers(connection)
-        for part, table, step in (("posts", "posts_post", self._reindex_posts),
-                                  ("hashtags", "posts_hashtag", self._reindex_hashtags)):
-            result.add(part)
-            low = 0
-            while True:
-                # One write transaction per batch: SQLite has one writer, so no trigger can
-                # interleave with the batch.
-                with transaction.atomic(using=using), connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT max(id), count(*) FROM (SELECT id FROM {table} WHERE id > %s ORDER BY id LIMIT %s)",
-                        [low, batch_size],
-                    )
-                    high, examined = cursor.fetchone()
-                    written, removed = step(cursor, low, high, dry_run)
-                    if dry_run:
-                        transaction.set_rollback(True, using=using)
-                result.add(part, examined=examined, written=written, removed=removed)
-                if on_progress:
-                    on_progress(part, examined)
-                if high is None:
-                    break
-                low = high
+        if not dry_run:
+            self.install_triggers(connection)
+        result.add("posts")
+        low = 0
+        while True:
+            # One write transaction per batch: SQLite has one writer, so no trigger can
+            # interleave with the batch.
+            with transaction.atomic(using=using), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT max(id), count(*) FROM (SELECT id FROM posts_post WHERE id > %s ORDER BY id LIMIT %s)",
+                    [low, batch_size],
+                )
+                high, examined = cursor.fetchone()
+                written, removed = self._reindex_posts(cursor, low, high, dry_run)
+                if dry_run:
+                    transaction.set_rollback(True, using=using)
+            result.add("posts", examined=examined, written=written, removed=removed)
+            if on_progress:
+                on_progress("posts", examined)
+            if high is None:
+                break
+            low = high
         result.add("people")
+        result.add("hashtags")
         result.seconds = time.perf_counter() - started
         return result
 
@@ -339,45 +287,4 @@ class SqliteSearchStore(SearchStore):
                 cursor.execute("DELETE FROM search_post_fts WHERE rowid = %s", [post_id])
             for post_id in stale_ids:
                 cursor.execute(_INSERT_DOCUMENT.format(p="p") + " FROM posts_post p WHERE p.id = %s", [post_id])
-        use_src, use_params = self._range("l.post_id", low, high)
-        use_idx, use_idx_params = self._range("u.post_id", low, high)
-        missing = (
-            "SELECT count(*) FROM posts_posthashtag l JOIN posts_post p ON p.id = l.post_id "
-            "LEFT JOIN search_hashtag_use u ON u.hashtag_id = l.hashtag_id AND u.post_id = l.post_id "
-            f"WHERE {use_src} AND {_PUBLIC_USE.format(p='p')} AND (u.post_id IS NULL OR u.created_at IS NOT p.created_at)"
-        )
-        stale_use = (
-            f"{use_idx} AND NOT EXISTS (SELECT 1 FROM posts_posthashtag l JOIN posts_post p ON p.id = l.post_id "
-            f"WHERE l.hashtag_id = u.hashtag_id AND l.post_id = u.post_id AND {_PUBLIC_USE.format(p='p')} "
-            "AND p.created_at IS u.created_at)"
-        )
-        cursor.execute(missing, use_params)
-        uses_written = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) FROM search_hashtag_use u WHERE {stale_use}", use_idx_params)
-        uses_removed = cursor.fetchone()[0]
-        if not dry_run:
-            cursor.execute(f"DELETE FROM search_hashtag_use AS u WHERE {stale_use}", use_idx_params)
-            cursor.execute(f"{_INSERT_USES} AND {use_src}", use_params)
-        # A use whose time is wrong is removed and written again (counted in both).
-        return len(stale_ids) + uses_written, len(orphan_ids) + uses_removed
-
-    def _reindex_hashtags(self, cursor, low, high, dry_run):
-        src, src_params = self._range("t.id", low, high)
-        idx, idx_params = self._range("h.hashtag_id", low, high)
-        stale = (
-            "SELECT count(*) FROM posts_hashtag t LEFT JOIN search_hashtag h ON h.hashtag_id = t.id "
-            f"WHERE {src} AND (h.hashtag_id IS NULL OR h.name IS NOT t.name)"
-        )
-        orphan = f"{idx} AND NOT EXISTS (SELECT 1 FROM posts_hashtag t WHERE t.id = h.hashtag_id)"
-        cursor.execute(stale, src_params)
-        written = cursor.fetchone()[0]
-        cursor.execute(f"SELECT count(*) FROM search_hashtag h WHERE {orphan}", idx_params)
-        removed = cursor.fetchone()[0]
-        if not dry_run and (written or removed):
-            cursor.execute(f"DELETE FROM search_hashtag AS h WHERE {orphan}", idx_params)
-            cursor.execute(
-                "INSERT OR REPLACE INTO search_hashtag (hashtag_id, name) SELECT t.id, t.name FROM posts_hashtag t "
-                f"WHERE {src} AND NOT EXISTS (SELECT 1 FROM search_hashtag h WHERE h.hashtag_id = t.id AND h.name IS t.name)",
-                src_params,
-            )
-        return written, removed
+        return len(stale_ids), len(orphan_ids)

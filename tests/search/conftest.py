@@ -4,7 +4,7 @@
 
 - ``postgresql`` — the test database (PostgreSQL under ``make test``), as configured;
 - ``sqlite`` — a real SQLite database *file*, even when the test database is PostgreSQL:
-  a database alias (:data:`SQLITE`) created once per session and migrated with the project's
+  a database alias (:data:`SQLITE`) created once for this package and migrated with the project's
   migrations (so FTS5 tables and triggers are installed exactly as ``make run`` installs
   them), and, for the test, a database router that sends every read and write of the app to
   it and ``BELLAMY_SEARCH`` set to the SQLite store. Services, selectors, the importer of the
@@ -58,9 +58,10 @@ def routed_to(alias: str) -> list:
     return [RouteEverythingTo(alias)]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def sqlite_database(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Create and migrate the SQLite file of the ``sqlite`` backend once per session."""
+    """Create and migrate the SQLite file of the ``sqlite`` backend once for the search tests
+    (the alias is removed again after them)."""
     path = tmp_path_factory.mktemp("search") / "embedded.sqlite3"
     spec = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path), "OPTIONS": {"timeout": 20},
             "TEST": {"NAME": str(path)}}
@@ -87,6 +88,21 @@ def backend(request, settings):
     settings.DATABASE_ROUTERS = routed_to(SQLITE)
     settings.BELLAMY_SEARCH = BACKENDS["sqlite"]
     yield SQLITE
+
+
+@pytest.fixture
+def sqlite_backend(settings):
+    """The ``sqlite`` backend alone, for what only the SQLite store does; yields its alias."""
+    settings.DATABASE_ROUTERS = routed_to(SQLITE)
+    settings.BELLAMY_SEARCH = BACKENDS["sqlite"]
+    yield SQLITE
+
+
+@pytest.fixture
+def postgresql_database():
+    """Fail (services required) or skip unless the test database is PostgreSQL."""
+    if connections["default"].vendor != "postgresql":
+        service_unavailable("PostgreSQL", RuntimeError("the test database is not PostgreSQL (DATABASE_URL)"))
 
 
 @pytest.fixture

@@ -81,19 +81,23 @@ def indexed_post_ids(alias: str) -> set[int]:
 
 
 def hashtag_uses(alias: str) -> set[tuple[str, int]]:
-    """``(hashtag name, post id)`` of every public use recorded by the index of ``alias``."""
+    """``(hashtag name, post id)`` of every public use recorded by the PostgreSQL index of
+    ``alias`` (the SQLite store counts uses at query time)."""
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT h.name, u.post_id FROM search_hashtag_use u JOIN search_hashtag h ON h.hashtag_id = u.hashtag_id")
         return {(name, post_id) for name, post_id in cursor.fetchall()}
 
 
 def break_index(alias: str) -> None:
-    """Empty the post documents and hashtag uses of ``alias`` behind the triggers' back."""
+    """Empty the post documents (and, on PostgreSQL, the hashtag uses) of ``alias`` behind the
+    triggers' back."""
     connection = connections[alias]
-    table = "search_post_document" if connection.vendor == "postgresql" else "search_post_fts"
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
-        cursor.execute("DELETE FROM search_hashtag_use")
+        if connection.vendor == "postgresql":
+            cursor.execute("DELETE FROM search_post_document")
+            cursor.execute("DELETE FROM search_hashtag_use")
+        else:
+            cursor.execute("DELETE FROM search_post_fts")
 
 
 def plant_document(alias: str, post_id: int, content: str) -> None:

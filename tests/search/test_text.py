@@ -124,9 +124,8 @@ def sqlite_terms(text: str) -> set[str]:
 
 
 @pytest.fixture
-def both_databases(db, sqlite_database):
-    if connections["default"].vendor != "postgresql":
-        pytest.skip("the test database is not PostgreSQL")
+def both_databases(db, sqlite_database, postgresql_database):
+    """The test database (PostgreSQL) and the SQLite file."""
 
 
 @pytest.mark.django_db(databases=["default", SQLITE])
