@@ -20,7 +20,7 @@ from django.db.models.functions import Lower
 
 from graph.selectors import searchable_users
 from posts.models import Hashtag, Post
-from posts.selectors import visible_posts
+from posts.selectors import visible_posts, with_post_details
 from search.cursors import InvalidCursor, decode_cursor, encode_cursor
 from search.query import (
     HASHTAGS,
@@ -79,7 +79,8 @@ def search_posts(viewer, *, q: str, limit: int = 20, cursor: str | None = None) 
         query, visible=visible, hashtag_ids=hashtag_ids, mention_ids=mention_ids, limit=limit + 1, after=after
     )
     page, more = hits[:limit], len(hits) > limit
-    loaded = visible_posts(viewer).using(using).in_bulk([hit.id for hit in page])
+    # Loaded again through the same visibility filter (a post hidden in between is left out).
+    loaded = with_post_details(visible, viewer).in_bulk([hit.id for hit in page])
     # A post that became invisible between the two queries is left out of the page; the
     # cursor still continues after the page's last hit.
     posts = [loaded[hit.id] for hit in page if hit.id in loaded]
@@ -89,7 +90,7 @@ def search_posts(viewer, *, q: str, limit: int = 20, cursor: str | None = None) 
 def _resolve_terms(hashtags, mentions, *, using: str) -> tuple[list[int] | None, list[int]]:
     """Resolve hashtag names and usernames to ids; ``(None, [])`` when one of them does not
     exist (no post can match)."""
-    tag_ids = dict(Hashtag.objects.using(using).filter(name__in=hashtags).values_list("name", "id"))
+    tag_ids = dict(Hashtag.objects.using(using).filter(name__in=hashtags).values_list("name", "id")) if hashtags else {}
     user_ids = dict(
         get_user_model()
         .objects.using(using)
