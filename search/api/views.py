@@ -21,6 +21,7 @@ from search.api.serializers import (
     UserSearchPageSerializer,
 )
 from search.query import HASHTAGS, MAX_TERMS, POSTS, QUERY_MAX_LENGTH, TYPES, USERS
+from search.stores.base import RECENCY_HALF_LIFE_DAYS
 
 _RESULTS = {POSTS: PostSerializer, USERS: UserSerializer, HASHTAGS: HashtagResultSerializer}
 
@@ -29,7 +30,7 @@ _DESCRIPTION = f"""Full-text search, one type per request, cursor-paginated like
 - `type=posts` (default): posts you may see (as everywhere: friends-only and private posts only
   when allowed, never blocked users' or moderated or deleted posts), best first — relevance
   (words stemmed, accents ignored: `vaccines` finds "vaccinated", `cafe` finds "café") with a
-  recency factor (a post 14 days older needs twice the relevance). All terms must match:
+  recency factor (a post {RECENCY_HALF_LIFE_DAYS:g} days older needs twice the relevance). All terms must match:
   words, `"quoted phrases"`, `#hashtag` (posts carrying it), `@username` (posts mentioning them).
   At most {MAX_TERMS} terms.
 - `type=users`: people by username or display name — prefix matches first, then similar
