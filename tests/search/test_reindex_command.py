@@ -91,3 +91,62 @@ def test_shows_a_progress_bar_on_stderr(backend, posts):
 def test_refuses_a_batch_size_below_one(backend, posts):
     with pytest.raises(CommandError, match="--batch-size must be at least 1"):
         reindex("--batch-size", "0")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rebuild_batch_waits_for_a_concurrent_edit_and_indexes_its_result(postgresql_database, user_factory):
+    """PostgreSQL: a batch share-locks its posts, so an edit committing during the rebuild
+    cannot be overwritten by the batch's older view of it."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from search.stores.postgres import PostgresSearchStore
+
+    alice = user_factory(username="alice")
+    post = write(alice, "Old wording")
+    edited, release = threading.Event(), threading.Event()
+    editor_pid, rebuild_pid, rebuilt = [], [], []
+
+    def edit():
+        try:
+            with transaction.atomic():
+                Post.objects.filter(pk=post.pk).update(content="New wording")
+                editor_pid.append(connection.connection.info.backend_pid)
+                edited.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def rebuild():
+        try:
+            rebuild_pid.append(connection.connection.info.backend_pid if connection.connection else None)
+            rebuilt.append(PostgresSearchStore().reindex(using="default"))
+        finally:
+            connections.close_all()
+
+    editor = threading.Thread(target=edit)
+    editor.start()
+    assert edited.wait(30)
+    rebuilder = threading.Thread(target=rebuild)
+    rebuilder.start()
+    # the rebuild's batch waits on the edited row's lock (seen by the server, not by a clock)
+    with connections["default"].cursor() as cursor:
+        for _ in range(600):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND %s = ANY(pg_blocking_pids(pid))",
+                [editor_pid[0]],
+            )
+            if cursor.fetchone()[0] == 1:
+                break
+            threading.Event().wait(0.05)
+        else:
+            raise AssertionError("the rebuild never waited for the edit")
+    release.set()
+    editor.join(30)
+    rebuilder.join(60)
+    assert not rebuilder.is_alive() and rebuilt
+    # the rebuild read the committed edit: the document is the new one, nothing to correct
+    assert (rebuilt[0].written["posts"], rebuilt[0].removed["posts"]) == (0, 0)
+    assert found(alice, "new wording") == [post.pk]
+    assert found(alice, "old") == []
