@@ -58,6 +58,7 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", stripped.translate(_EXTRA_FOLDS))
 
 
+@lru_cache(maxsize=65536)
 def person_key(text: str) -> str:
     """Return the searchable form of a username, display name or people query: folded words
     joined by single spaces (``"Zoë  O'Brien" → "zoe o brien"``; ``"alice_b" → "alice b"``).

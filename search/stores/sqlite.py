@@ -17,9 +17,10 @@ trigger on those tables.
 
 People are searched without an index of their own: the store reads the visible users'
 usernames and display names and computes ``pg_trgm``'s similarity in Python
-(:mod:`search.text`), so the results equal PostgreSQL's. That is linear in the number of
-users (about 10 ms per thousand users) — right for the embedded default (development, small
-instances); production uses PostgreSQL's trigram indexes.
+(:mod:`search.text`, with the keys and trigram sets of names cached), so the results equal
+PostgreSQL's. That is linear in the number of users — 50–90 ms for 4,000 users on the shared
+2-core machine under load — right for the embedded default (development, small instances);
+production uses PostgreSQL's trigram indexes.
 
 SQLite drops a table's triggers when Django rebuilds the table (a later migration altering a
 column of ``posts_post`` on SQLite); the ``search`` app re-installs them after every
