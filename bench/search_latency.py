@@ -38,9 +38,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from _common import emit, percentile, print_table, setup_django
+from _common import ROOT, emit, percentile, print_table, setup_django
 
-CORPUS = Path(os.environ.get("BELLAMY_DATASETS_DIR", "/work/shared/datasets")) / "posts" / "pfizer_vaccine_tweets.csv.gz"
+#: The tweet corpus, read in place (``BELLAMY_DATASETS_DIR``, else ``../shared/datasets`` beside the checkout).
+CORPUS_PATH = ("posts", "pfizer_vaccine_tweets.csv.gz")
 
 #: (label, query, selectivity class)
 QUERIES = [
@@ -57,6 +58,13 @@ QUERIES = [
 ]
 
 
+def corpus_path() -> Path:
+    """The corpus under ``$BELLAMY_DATASETS_DIR``, else ``<repo>/../shared/datasets`` (the
+    datasets convention of the importers; the benchmark imports no top-floor sibling)."""
+    override = os.environ.get("BELLAMY_DATASETS_DIR")
+    return (Path(override) if override else ROOT.parent / "shared" / "datasets").joinpath(*CORPUS_PATH)
+
+
 def build(posts: int, friends: int, reset: bool) -> int:
     """Create the data set once (idempotent by username); return the viewer's id."""
     from django.contrib.auth import get_user_model
@@ -71,7 +79,7 @@ def build(posts: int, friends: int, reset: bool) -> int:
     viewer = user_model.objects.filter(username="bench_viewer").first()
     if viewer and not reset and Post.objects.count() >= posts:
         return viewer.pk
-    with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as handle:
+    with gzip.open(corpus_path(), "rt", encoding="utf-8", newline="") as handle:
         tweets = [(row["text"] or "(empty)", json.loads(row["hashtags"] or "[]")) for row in csv.DictReader(handle)]
     started = time.perf_counter()
     with transaction.atomic():
@@ -233,7 +241,7 @@ def write_cost(rounds: int) -> dict:
 
     author = get_user_model().objects.get(username="bench_viewer").pk
     tag = Hashtag.objects.order_by("id").values_list("id", flat=True).first()
-    with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as handle:
+    with gzip.open(corpus_path(), "rt", encoding="utf-8", newline="") as handle:
         texts = [row["text"] for row in csv.DictReader(handle)][:rounds]
     ours = [(name, table) for name, table, _ in _TRIGGERS if table in ("posts_post", "posts_posthashtag")]
 
