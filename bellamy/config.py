@@ -324,3 +324,22 @@ def graph_backend(url: str | None) -> dict:
         "BELLAMY_GRAPH_URL", url, ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
     )
     return {"BACKEND": "graph.stores.neo4j.Neo4jGraphStore", "OPTIONS": {"url": url}}
+
+
+def search_backend(engine: str) -> dict:
+    """Return ``BELLAMY_SEARCH`` for the default database's Django ``ENGINE``.
+
+    Search lives in the relational database: PostgreSQL full-text search on PostgreSQL,
+    SQLite FTS5 on the embedded default. There is no variable of its own.
+
+    Raises:
+        ImproperlyConfigured: an engine without a search store.
+    """
+    stores = {
+        "django.db.backends.postgresql": "search.stores.postgres.PostgresSearchStore",
+        "django.db.backends.sqlite3": "search.stores.sqlite.SqliteSearchStore",
+    }
+    try:
+        return {"BACKEND": stores[engine], "OPTIONS": {}}
+    except KeyError:
+        raise ImproperlyConfigured(f"search has no store for the database engine {engine!r}") from None

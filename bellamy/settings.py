@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "notifications",
     "trends",
     "moderation",
+    "search",
     "analytics",
     "demo",
 ]
@@ -97,6 +98,8 @@ DATABASES = config.databases(
     ),
 )
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
+#: The search store follows the database engine (PostgreSQL full-text search or SQLite FTS5).
+BELLAMY_SEARCH = config.search_backend(DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

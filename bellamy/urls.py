@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("feed.api.urls")),
     path("api/", include("trends.api.urls")),
     path("api/", include("notifications.api.urls")),
+    path("api/", include("search.api.urls")),
     path("api/", include("analytics.api.urls")),
 ]
 
