@@ -24,6 +24,22 @@ PLACEHOLDER_SECRET_KEYS = frozenset(
 )
 
 
+#: SQLite connection options of the embedded default. The ASGI server runs each request in
+#: its own thread (and ``manage.py`` commands may run beside it), so several connections write
+#: the one file at once. SQLite's default ``BEGIN DEFERRED`` starts a transaction as a reader
+#: and upgrades it at its first write; when another connection wrote meanwhile the upgrade
+#: fails at once with "database is locked" (the busy timeout cannot help: waiting would
+#: deadlock). ``BEGIN IMMEDIATE`` takes the write lock when ``atomic()`` starts, so a second
+#: writer waits (up to ``timeout`` seconds) instead of failing. WAL lets readers go on while
+#: one connection writes; ``synchronous=NORMAL`` is the setting SQLite recommends with WAL
+#: (durable against a crash of the process, not of the machine: fine for a development server).
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 class BackendURLError(ImproperlyConfigured):
     """A backend URL variable holds a scheme Bellamy Book has no backend for."""
 
@@ -141,8 +157,7 @@ def databases(url: str | None, replica_url: str | None, *, base_dir: Path) -> di
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_dir / "db.sqlite3")}
     default.setdefault("OPTIONS", {})
     if default["ENGINE"] == "django.db.backends.sqlite3":
-        # Several threads (ASGI server, eager tasks) write one file: wait instead of failing.
-        default["OPTIONS"].setdefault("timeout", 20)
+        default["OPTIONS"] = {**SQLITE_OPTIONS, **default["OPTIONS"]}
     else:
         default["CONN_MAX_AGE"] = 60
         default["CONN_HEALTH_CHECKS"] = True

@@ -19,7 +19,11 @@ def test_unset_urls_choose_every_embedded_default(tmp_path):
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(tmp_path / ".data" / "db.sqlite3"),
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
     assert config.caches("", [], key_prefix="b")["default"]["BACKEND"] == (

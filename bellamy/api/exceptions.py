@@ -5,8 +5,10 @@ Validation errors keep DRF's ``{"field": ["message", ...]}`` shape with 400.
 
 from __future__ import annotations
 
+from django.db import OperationalError
 from django.http import JsonResponse
-from rest_framework import exceptions
+from rest_framework import exceptions, status
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -18,6 +20,12 @@ def exception_handler(exc, context):
     """
     response = drf_exception_handler(exc, context)
     if response is None:
+        if isinstance(exc, OperationalError) and is_lock_timeout(exc):
+            return Response(
+                {"detail": "The database is busy; retry in a moment.", "code": "database_busy"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "1"},
+            )
         return None
     if isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
         # simplejwt adds a "messages" list to token errors; API.md promises {detail, code}.
@@ -28,6 +36,13 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         response["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
     return response
+
+
+def is_lock_timeout(exc: OperationalError) -> bool:
+    """True when ``exc`` means "waited for a lock too long": SQLite's "database is locked"
+    after its busy timeout, or PostgreSQL's ``lock_not_available`` (SQLSTATE 55P03)."""
+    cause = exc.__cause__
+    return "database is locked" in str(exc) or getattr(cause, "sqlstate", None) == "55P03"
 
 
 def not_found(request, exception=None):
