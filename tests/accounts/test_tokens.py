@@ -86,6 +86,18 @@ class TestObtain:
         response = api_client.post("/api/auth/token", "{", content_type="application/json")
         assert response.status_code == 400
 
+    @pytest.mark.parametrize("url", ["/api/auth/token", "/api/auth/token/refresh", "/api/auth/register"])
+    def test_json_nested_1000_levels_is_400_without_login(self, api_client, url):
+        # given: 2 KB of nesting (RecursionError in the parser used to answer 500)
+        raw = "[" * 1000 + "]" * 1000
+        before = snapshot()
+        # when
+        response = api_client.post(url, raw, content_type="application/json")
+        # then
+        assert response.status_code == 400
+        assert response.json() == {"detail": "JSON parse error - nested deeper than 32 levels.", "code": "parse_error"}
+        assert snapshot() == before
+
     def test_is_throttled(self, api_client, alice, tight_throttles):
         # given
         login(api_client, alice)

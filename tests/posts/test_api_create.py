@@ -191,6 +191,26 @@ def test_400_for_malformed_or_non_object_json(user_factory, client_for, raw):
     assert row_counts() == NOTHING_WRITTEN
 
 
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_400_for_json_nested_too_deep(user_factory, client_for, depth):
+    # given: a body nested past the parser's bound (1,000 levels raised RecursionError: a 500)
+    author = user_factory()
+    raw = '{"content": ' + "[" * depth + "]" * depth + "}"
+    # when
+    response = client_for(author).post(url(author.id), raw, content_type="application/json")
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested deeper than 32 levels.", "code": "parse_error"}
+    assert row_counts() == NOTHING_WRITTEN
+
+
+def test_401_for_json_nested_too_deep_without_login(user_factory, api_client):
+    author = user_factory()
+    response = api_client.post(url(author.id), "[" * 1000 + "]" * 1000, content_type="application/json")
+    assert response.status_code == 401
+    assert row_counts() == NOTHING_WRITTEN
+
+
 def test_415_for_non_json_content_type(user_factory, client_for):
     author = user_factory()
     response = client_for(author).post(url(author.id), "content=hi", content_type="application/x-www-form-urlencoded")
