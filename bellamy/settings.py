@@ -20,7 +20,7 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG)
+SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG, base_dir=BASE_DIR)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
