@@ -15,52 +15,34 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
-
-from django.core.management import call_command
 
 from tests.live_stack import current_database_url
-from tests.web_server import WebServer, embedded_env, migrate
+from tests.web_server import WebServer, embedded_env, migrate, production_env
 
-# ``django_db`` so that the test database exists; the server writes it through its own
-# connections (committed) and the module's teardown empties it.
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# The production server writes the test database through its own connections (committed):
+# a transactional test empties it afterwards (and runs after the non-transactional ones).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a long passphrase 42"
 CONCURRENCY = 20
 
 
 @pytest.fixture(scope="module", params=["embedded", "production"])
-def server(request, tmp_path_factory, django_db_setup, django_db_blocker):
+def server(request, tmp_path_factory, django_db_setup):
     """A running web process on SQLite (``make run``) or on PostgreSQL + Redis (the test
-    database, emptied afterwards as a transactional test case does)."""
+    database)."""
     tmp_path = tmp_path_factory.mktemp(request.param)
     if request.param == "embedded":
         env = {**embedded_env(tmp_path / "db.sqlite3"), "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"]}
         migrate(env)
     else:
-        env = {
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
-            "DATABASE_URL": current_database_url(),
-            "REDIS_URL": os.environ["REDIS_URL"],
-            "BELLAMY_KEY_PREFIX": f"concurrent{os.getpid()}",
-            "BELLAMY_THROTTLE_REGISTER": "10000/min",
-            "BELLAMY_THROTTLE_TOKEN": "10000/min",
-            "BELLAMY_LOG_LEVEL": "WARNING",
-        }
-    web = WebServer(env, tmp_path / "web.log")
-    try:
-        yield web.start()
-    finally:
-        web.stop()
-        if request.param == "production":
-            with django_db_blocker.unblock():
-                call_command("flush", interactive=False, verbosity=0)
+        env = production_env(current_database_url(), key_prefix=f"concurrent{os.getpid()}")
+    with WebServer(env, tmp_path / "web.log") as web:
+        yield web
     assert "database is locked" not in web.log()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def users(server):
     """alice, bob and twenty more users of ``server``, registered all at once (itself a burst
     of concurrent writes): ``{"alice": (id, Authorization header), ..., "others": [...]}``."""
@@ -69,17 +51,17 @@ def users(server):
 
 
 def register_many(server: WebServer, usernames: list[str]) -> list[tuple[int, dict[str, str]]]:
-    """Register ``usernames`` all at once (itself a burst of concurrent writes): ``[(id, header)]``."""
+    """Register ``usernames`` all at once, then log them in all at once (bursts of concurrent
+    writes themselves): ``[(id, Authorization header)]``."""
     responses = at_once(server, [("POST", "/api/auth/register", {},
                                   {"username": name, "email": f"{name}@example.org", "password": PASSWORD})
                                  for name in usernames])
     assert statuses(responses) == [201] * len(usernames), [r.text[:300] for r in responses]
-    result = []
-    for response in responses:
-        token = AccessToken()
-        token["user_id"] = str(response.json()["id"])
-        result.append((response.json()["id"], {"Authorization": f"Bearer {token}"}))
-    return result
+    logins = at_once(server, [("POST", "/api/auth/token", {}, {"username": name, "password": PASSWORD})
+                              for name in usernames])
+    assert statuses(logins) == [200] * len(usernames), [r.text[:300] for r in logins]
+    return [(created.json()["id"], {"Authorization": f"Bearer {login.json()['access']}"})
+            for created, login in zip(responses, logins)]
 
 
 def at_once(server: WebServer, requests: list[tuple[str, str, dict, dict | None]]) -> list[httpx.Response]:
@@ -97,7 +79,7 @@ def statuses(responses: list[httpx.Response]) -> list[int]:
     return sorted(response.status_code for response in responses)
 
 
-def test_concurrent_likes(server, users):
+def test_concurrent_likes_and_friend_requests(server, users):
     # given: alice's public post; bob and twenty other users
     (alice_id, alice), (_, bob) = users["alice"], users["bob"]
     likers = [headers for _, headers in users["others"]]
@@ -117,8 +99,6 @@ def test_concurrent_likes(server, users):
         assert statuses(responses) == [201] * CONCURRENCY, [r.text[:300] for r in responses]
         assert http.get(f"/api/posts/{post_id}", headers=alice).json()["like_count"] == CONCURRENCY + 1
 
-
-def test_concurrent_friend_requests(server, users):
     # given: alice is the target of twenty users' requests; bob of one user's repeated request
     (target_id, target), (other_id, other) = users["alice"], users["bob"]
     senders = [headers for _, headers in users["others"]]

@@ -34,6 +34,22 @@ def embedded_env(sqlite_path: Path) -> dict[str, str]:
     }
 
 
+def production_env(database_url: str, *, key_prefix: str) -> dict[str, str]:
+    """The production settings (DEBUG off, PostgreSQL ``database_url``, the test run's Redis for
+    cache, channel layer and presence under ``key_prefix``); Celery stays eager and events
+    in-process (no worker or forwarder runs), throttles opened."""
+    return {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
+        "DATABASE_URL": database_url,
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "BELLAMY_KEY_PREFIX": key_prefix,
+        "BELLAMY_THROTTLE_REGISTER": "10000/min",
+        "BELLAMY_THROTTLE_TOKEN": "10000/min",
+        "BELLAMY_LOG_LEVEL": "WARNING",
+    }
+
+
 def migrate(env: dict[str, str]) -> None:
     """Run ``manage.py migrate`` with ``env`` (raises CalledProcessError with its output)."""
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT,

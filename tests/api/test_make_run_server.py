@@ -7,7 +7,6 @@ import os
 
 import httpx
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
 
 from tests.web_server import WebServer, embedded_env, migrate
 
@@ -25,9 +24,9 @@ def server(tmp_path_factory):
         created = http.post("/api/auth/register", json={"username": "alice", "email": "alice@example.org",
                                                         "password": "a long passphrase 42"})
         assert created.status_code == 201, created.text
-        token = AccessToken()
-        token["user_id"] = str(created.json()["id"])
-        http.headers["Authorization"] = f"Bearer {token}"
+        token = http.post("/api/auth/token", json={"username": "alice", "password": "a long passphrase 42"})
+        assert token.status_code == 200, token.text
+        http.headers["Authorization"] = f"Bearer {token.json()['access']}"
         yield http
 
 
