@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
@@ -63,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bellamy.db_router.PinAfterWriteMiddleware",
+    # Last, as django-axes requires: answers a locked-out admin login with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 #: Benchmarks mount their baseline endpoint with BELLAMY_ROOT_URLCONF=bench.urls.
@@ -94,6 +97,26 @@ DATABASES = config.databases(
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+
+# django-axes first: it refuses a locked-out client before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "bellamy.accounts.admin_login.AdminLoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# --- Admin login protection (django-axes) --------------------------------------------------
+# Failed logins to /admin/ are counted per client address (the same address the API's
+# throttles use, BELLAMY_NUM_PROXIES); after BELLAMY_ADMIN_LOGIN_FAILURES failures the address
+# is locked out (429) for BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES, even with the right password.
+# A success resets the count. Failed API logins from the address count too, but the API login
+# itself is never locked by axes: it keeps its rate throttle (scope "token").
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("BELLAMY_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "bellamy.accounts.admin_login.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
