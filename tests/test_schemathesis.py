@@ -51,16 +51,22 @@ def server(tmp_path):
 def access_token(server: WebServer) -> str:
     """Register a user with a friend and a post, and log in: a real access token."""
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        ids = {}
         for name in ("fuzzer", "buddy"):
             created = http.post("/api/auth/register", json={"username": name, "email": f"{name}@example.org",
                                                             "password": PASSWORD})
             assert created.status_code == 201, created.text
+            ids[name] = created.json()["id"]
         tokens = {name: http.post("/api/auth/token", json={"username": name, "password": PASSWORD}).json()["access"]
                   for name in ("fuzzer", "buddy")}
         fuzzer = {"Authorization": f"Bearer {tokens['fuzzer']}"}
-        request = http.post("/api/friends/requests", json={"to_user_id": 2}, headers=fuzzer).json()
-        http.post(f"/api/friends/requests/{request['id']}/accept", headers={"Authorization": f"Bearer {tokens['buddy']}"})
-        http.post("/api/Post/users/1", json={"content": "Hello #fuzzing @buddy"}, headers=fuzzer)
+        request = http.post("/api/friends/requests", json={"to_user_id": ids["buddy"]}, headers=fuzzer)
+        assert request.status_code == 201, request.text
+        accepted = http.post(f"/api/friends/requests/{request.json()['id']}/accept",
+                             headers={"Authorization": f"Bearer {tokens['buddy']}"})
+        assert accepted.status_code == 200, accepted.text
+        post = http.post(f"/api/Post/users/{ids['fuzzer']}", json={"content": "Hello #fuzzing @buddy"}, headers=fuzzer)
+        assert post.status_code == 201, post.text
         return tokens["fuzzer"]
 
 
