@@ -186,3 +186,13 @@ def test_make_run_settings_sign_with_the_checkout_key():
     )
     key = (ROOT / ".data" / "secret_key").read_text().strip()
     assert result.stdout == f"{key} {key}\n", result.stderr
+
+
+def test_the_stack_uses_the_same_checkout_key(tmp_path, monkeypatch):
+    # bin/stack (deploy.stack) and make run share one mechanism: bellamy.config.checkout_secret_key.
+    from deploy import stack
+
+    monkeypatch.setattr(stack, "ROOT", tmp_path)
+    env = stack.default_env({})
+    assert env["DJANGO_SECRET_KEY"] == config.check_secret_key("", debug=True, base_dir=tmp_path)
+    assert len(env["DJANGO_SECRET_KEY"]) == 64
