@@ -1,4 +1,4 @@
-"""Services that react to events by invalidating feed caches and pushing to sockets.
+"""Services that react to events by invalidating feed caches (and pushing ``feed.updated``).
 
 Called by the ``feed.*`` tasks on the ``default`` queue (routes in ``bellamy/events/routes.py``),
 so they always run after the change was committed.
@@ -49,17 +49,3 @@ def feed_invalidate_for_event(*, event_type: str, data: dict) -> list[int]:
     if event_type in pairs:
         return feed_invalidate(user_ids=[data[name] for name in pairs[event_type]])
     return []
-
-
-def post_created_push(*, post_id: int, author_id: int, visibility: str) -> int:
-    """Tell the author's online friends that they posted: ``{"type": "post.created", "data":
-    {"post_id", "author_id"}}``. Private posts are pushed to nobody.
-
-    Returns:
-        The number of online friends pushed to.
-    """
-    if visibility == "private":
-        return 0
-    return push_to_users(graph_selectors.friend_ids(author_id), {
-        "type": "post.created", "data": {"post_id": post_id, "author_id": author_id},
-    })

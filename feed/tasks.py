@@ -11,7 +11,7 @@ from bellamy.celery import app
 from bellamy.events.envelope import Envelope
 from bellamy.events.idempotency import event_task
 from feed import services
-from feed.invalidation import feed_invalidate_for_event, post_created_push
+from feed.invalidation import feed_invalidate_for_event
 
 
 def _refresh(envelope: Envelope) -> float | None:
@@ -63,7 +63,7 @@ def recompute_recent_scores_task(batch_size: int = 500, max_batches: int = 20) -
     return services.content_scores_recompute_recent(batch_size=batch_size, max_batches=max_batches)
 
 
-# --- feed cache invalidation and real-time pushes (queue ``default``) ---------------------------
+# --- feed cache invalidation (queue ``default``) -----------------------------------------------
 
 @event_task("feed.invalidate_feeds_task")
 def invalidate_feeds_task(envelope: Envelope) -> list[int]:
@@ -71,11 +71,3 @@ def invalidate_feeds_task(envelope: Envelope) -> list[int]:
     ``feed.updated`` to those online (:func:`feed.invalidation.feed_invalidate_for_event`).
     Returns the user ids invalidated."""
     return feed_invalidate_for_event(event_type=envelope.type, data=envelope.data)
-
-
-@event_task("feed.push_post_created_task")
-def push_post_created_task(envelope: Envelope) -> int:
-    """``post.created`` → push ``{"type": "post.created"}`` to the author's online friends.
-    Returns how many were online."""
-    data = envelope.data
-    return post_created_push(post_id=data["post_id"], author_id=data["author_id"], visibility=data["visibility"])

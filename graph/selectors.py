@@ -8,10 +8,18 @@ query that Django embeds as a subquery, e.g.
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
-from django.db.models import Case, F, Q, QuerySet, When
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
+from django.db.models import Case, Exists, F, Q, QuerySet, When
+from django.db.models.functions import Lower
+
+from bellamy.accounts.selectors import active_user
 from graph.models import Block, FriendRequest, Friendship
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractUser
 
 #: Values of :func:`friendship_status` (API.md ``friendship_status``).
 STATUS_SELF = "self"
@@ -20,6 +28,9 @@ STATUS_REQUEST_SENT = "request_sent"
 STATUS_REQUEST_RECEIVED = "request_received"
 STATUS_NONE = "none"
 STATUS_BLOCKED = "blocked"
+
+#: Longest accepted user-search prefix, in characters.
+SEARCH_MAX_LENGTH = 50
 
 
 def pair(a_id: int, b_id: int) -> tuple[int, int]:
@@ -86,6 +97,27 @@ def is_blocked_either_way(a_id: int, b_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
     ).exists()
+
+
+def pair_state(a_id: int, b_id: int) -> tuple[bool, bool, bool]:
+    """Return ``(blocked, friends, pending)`` of users ``a_id`` and ``b_id`` in one query:
+    a block either way, a friendship, a pending friend request in either direction."""
+    low, high = pair(a_id, b_id)
+    row = (
+        get_user_model()
+        .objects.filter(pk=a_id)
+        .annotate(
+            blocked=Exists(Block.objects.filter(
+                Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id))),
+            friends=Exists(Friendship.objects.filter(user_low_id=low, user_high_id=high)),
+            pending=Exists(FriendRequest.objects.filter(
+                Q(from_user_id=a_id, to_user_id=b_id) | Q(from_user_id=b_id, to_user_id=a_id),
+                status=FriendRequest.Status.PENDING)),
+        )
+        .values_list("blocked", "friends", "pending")
+        .first()
+    )
+    return tuple(row) if row else (False, False, False)
 
 
 def has_blocked(blocker_id: int, blocked_id: int) -> bool:
@@ -163,3 +195,76 @@ def pending_requests(user_id: int, *, direction: str) -> QuerySet:
 def blocks_made(user_id: int) -> QuerySet:
     """Return the Blocks ``user_id`` made, with the blocked users joined (unordered)."""
     return Block.objects.filter(blocker_id=user_id).select_related("blocked")
+
+
+# --- users as a viewer sees them (profiles, search): blocks hide both ways (API.md) ----------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A user as seen by a viewer: the user, their friend count and the viewer's relation."""
+
+    user: AbstractUser
+    friends_count: int
+    friendship_status: str
+
+
+def visible_user(*, viewer_id: int, user_id: int) -> AbstractUser | None:
+    """Return user ``user_id`` if the viewer may see them, else None.
+
+    Hidden: unknown and inactive users, and users who blocked the viewer. A user the *viewer*
+    blocked stays visible (so the viewer can find them and unblock).
+    """
+    user = active_user(user_id)
+    if user is None or (user.id != viewer_id and has_blocked(user.id, viewer_id)):
+        return None
+    return user
+
+
+def user_profile(*, viewer_id: int, user_id: int) -> Profile | None:
+    """Return the profile of ``user_id`` as seen by ``viewer_id``, or None when hidden.
+
+    Hidden (None → the API answers 404): unknown or inactive users and users who blocked the
+    viewer. A user the viewer blocked is returned with ``friendship_status="blocked"``.
+
+    Returns:
+        :class:`Profile`; ``friendship_status`` ∈ ``self, friends, request_sent,
+        request_received, none, blocked`` (see :func:`friendship_status`).
+    """
+    user = visible_user(viewer_id=viewer_id, user_id=user_id)
+    if user is None:
+        return None
+    return Profile(
+        user=user,
+        friends_count=friends_count(user.id),
+        friendship_status=friendship_status(viewer_id, user.id),
+    )
+
+
+def searchable_users(*, viewer_id: int) -> QuerySet:
+    """Return the users ``viewer_id`` may find by searching (this prefix search and full-text
+    people search): active users, leaving out users blocked either way with the viewer (the
+    viewer is included).
+
+    Returns:
+        An unordered User QuerySet (usable as a subquery: ``.values("pk")``).
+    """
+    return get_user_model().objects.filter(is_active=True).exclude(id__in=blocked_ids(viewer_id))
+
+
+def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
+    """Return active users whose username or display name starts with ``prefix``
+    (case-insensitive), leaving out users blocked either way with the viewer.
+
+    Args:
+        prefix: 1..``SEARCH_MAX_LENGTH`` characters (validated by the caller); ``%`` and ``_``
+            match literally.
+    Returns:
+        An unordered User QuerySet (the API paginates it by username).
+    """
+    needle = prefix.lower()
+    return (
+        searchable_users(viewer_id=viewer_id)
+        .annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
+        .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle))
+    )

@@ -10,15 +10,15 @@ Reactions (weights are directed ``from → to``; ``at`` = the event's ``occurred
 ``friendship.accepted`` add the friend edge ``from_user_id — to_user_id``
 ``friendship.removed``  remove the edge ``user_id — friend_id``
 ``user.blocked``        remove the edge and delete both weights ``blocker ↔ blocked``
-``post.liked``          ``user_id → author_id`` += :data:`LIKE_WEIGHT`
-``post.unliked``        ``user_id → author_id`` -= :data:`LIKE_WEIGHT` (floored at 0)
-``comment.created``     ``user_id → author_id`` += :data:`COMMENT_WEIGHT`; and
-                        ``user_id → each mentioned`` += :data:`MENTION_WEIGHT`
-``post.created``        ``author_id → each of mention_ids`` += :data:`MENTION_WEIGHT`
+``post.liked``          ``user_id → author_id`` += :data:`~graph.weights.LIKE_WEIGHT`
+``post.unliked``        ``user_id → author_id`` -= :data:`~graph.weights.LIKE_WEIGHT` (floored at 0)
+``comment.created``     ``user_id → author_id`` += :data:`~graph.weights.COMMENT_WEIGHT`; and
+                        ``user_id → each mentioned`` += :data:`~graph.weights.MENTION_WEIGHT`
+``post.created``        ``author_id → each of mention_ids`` += :data:`~graph.weights.MENTION_WEIGHT`
 ==================== =========================================================================
 
 Self-interactions (liking one's own post, mentioning oneself) are ignored. When a weight
-crosses :data:`WEIGHT_THRESHOLD` (upward: from below to at-or-above; downward: from at-or-above
+crosses :data:`~graph.weights.WEIGHT_THRESHOLD` (upward: from below to at-or-above; downward: from at-or-above
 to below, including a block clearing it) the task publishes ``relationship_weight.updated``
 ``{from_user_id, to_user_id, weight}`` (key ``from_user_id``). Decay alone never publishes: it is
 applied on read and has no moment at which it "happens".
@@ -35,17 +35,9 @@ from bellamy.events.envelope import Envelope
 from bellamy.events.idempotency import event_task
 from bellamy.events.services import publish
 from graph.stores import get_graph_store
+from graph.weights import COMMENT_WEIGHT, LIKE_WEIGHT, MENTION_WEIGHT, WEIGHT_THRESHOLD
 
 logger = logging.getLogger(__name__)
-
-#: Weight added by a like (and removed by an unlike).
-LIKE_WEIGHT = 1.0
-#: Weight added by a comment on someone's post.
-COMMENT_WEIGHT = 2.0
-#: Weight added by mentioning someone in a post or comment.
-MENTION_WEIGHT = 0.5
-#: Crossing this weight (either way) publishes ``relationship_weight.updated``.
-WEIGHT_THRESHOLD = 5.0
 
 #: Transient store errors retried by Celery with exponential backoff.
 RETRY = {

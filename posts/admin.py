@@ -1,82 +1,19 @@
-"""Admin for moderators: posts, comments, reports, (read-only) likes and the audit log.
+"""Admin of the posts domain: posts, comments, reports, (read-only) likes and hashtags.
 
-Moderation happens through admin ACTIONS that call the services of :mod:`posts.moderation`
-(and :mod:`bellamy.accounts.moderation` for users), so events fire, audit rows are written
-and the workers drop moderated content exactly as for any other write. The change forms of
-posts and reports are read-only: state, counters and soft-delete markers change only through
-the services. Every action takes a reason from :class:`ReasonActionForm` (a text field next to
-the action dropdown); an empty reason is refused with an error message and changes nothing.
+The change forms of posts and reports are read-only: state, counters and soft-delete markers
+change only through the services. The moderation ACTIONS on posts and reports (hide, remove,
+restore, resolve, dismiss) are added by :mod:`moderation.admin`, which registers subclasses of
+:class:`PostAdmin` and :class:`ReportAdmin` with them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from posts import moderation
-from posts.models import Comment, Hashtag, Like, ModerationAction, Post, Report
-
-
-class ReasonActionForm(ActionForm):
-    """The admin action form plus a ``reason`` field (required by every moderation action;
-    checked by :func:`run_moderation_action` so that a missing reason gets a clear message)."""
-
-    reason = forms.CharField(
-        required=False,
-        label="Reason",
-        widget=forms.TextInput(attrs={"placeholder": "Reason (required)", "size": 40}),
-    )
-
-
-def run_moderation_action(
-    modeladmin: admin.ModelAdmin,
-    request,
-    queryset,
-    *,
-    service: Callable,
-    subject: str,
-    done: str,
-    already: str,
-) -> None:
-    """Apply a moderation ``service`` to each selected object and report the outcome.
-
-    Args:
-        service: e.g. :func:`posts.moderation.post_hide`; called as
-            ``service(**{subject: obj}, moderator=request.user, reason=reason)``; returns the
-            audit row or ``None`` for a no-op.
-        subject: the service's keyword for the object (``"post"``, ``"report"``, ``"user"``).
-        done: past-tense message head, e.g. ``"Hid"``.
-        already: state of the no-ops, e.g. ``"hidden"``.
-    Messages:
-        error when ``reason`` is empty or invalid (nothing is done); success with the number
-        changed and unchanged; error for each object the moderator may not act on.
-    """
-    try:
-        reason = moderation.clean_reason(request.POST.get("reason", ""))
-    except ValidationError as exc:
-        modeladmin.message_user(request, f"{exc.messages[0]} Nothing was changed.", messages.ERROR)
-        return
-    changed = unchanged = 0
-    for obj in queryset.order_by("pk"):
-        try:
-            result = service(**{subject: obj}, moderator=request.user, reason=reason)
-        except PermissionDenied as exc:
-            modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
-            continue
-        if result is None:
-            unchanged += 1
-        else:
-            changed += 1
-    modeladmin.message_user(
-        request, f"{done} {changed}; {unchanged} already {already}.", messages.SUCCESS if changed else messages.WARNING
-    )
+from posts.models import Comment, Hashtag, Like, Post, Report
 
 
 class ReadOnlyFormMixin:
@@ -107,28 +44,10 @@ class PostAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
     readonly_fields = fields
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    action_form = ReasonActionForm
-    actions = ("hide_posts", "remove_posts", "restore_posts")
 
     @admin.display(description="content")
     def excerpt(self, post: Post) -> str:
         return Truncator(post.content).chars(60)
-
-    @admin.action(description="Hide post", permissions=["change"])
-    def hide_posts(self, request, queryset):
-        run_moderation_action(self, request, queryset, service=moderation.post_hide, subject="post", done="Hid", already="hidden")
-
-    @admin.action(description="Remove post", permissions=["change"])
-    def remove_posts(self, request, queryset):
-        run_moderation_action(
-            self, request, queryset, service=moderation.post_remove, subject="post", done="Removed", already="removed"
-        )
-
-    @admin.action(description="Restore post", permissions=["change"])
-    def restore_posts(self, request, queryset):
-        run_moderation_action(
-            self, request, queryset, service=moderation.post_restore, subject="post", done="Restored", already="visible"
-        )
 
 
 @admin.register(Comment)
@@ -144,7 +63,8 @@ class CommentAdmin(admin.ModelAdmin):
 
 @admin.register(Report)
 class ReportAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
-    """Reports by status and reason, each with its post; resolve or dismiss them."""
+    """Reports by status and reason, each with its post (resolved or dismissed through the
+    actions of :mod:`moderation.admin`)."""
 
     list_display = (
         "id", "status", "reason", "post_link", "post_state", "reporter", "created_at", "resolved_at", "resolved_by",
@@ -155,8 +75,6 @@ class ReportAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
     fields = ("post", "reporter", "reason", "details", "status", "created_at", "resolved_at", "resolved_by")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
-    action_form = ReasonActionForm
-    actions = ("resolve_reports", "dismiss_reports")
 
     @admin.display(description="post", ordering="post_id")
     def post_link(self, report: Report) -> str:
@@ -169,43 +87,6 @@ class ReportAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
     @admin.display(description="post state", ordering="post__moderation_state")
     def post_state(self, report: Report) -> str:
         return report.post.get_moderation_state_display()
-
-    @admin.action(description="Resolve", permissions=["change"])
-    def resolve_reports(self, request, queryset):
-        run_moderation_action(
-            self, request, queryset, service=moderation.report_resolve, subject="report", done="Resolved", already="resolved"
-        )
-
-    @admin.action(description="Dismiss", permissions=["change"])
-    def dismiss_reports(self, request, queryset):
-        run_moderation_action(
-            self, request, queryset, service=moderation.report_dismiss, subject="report", done="Dismissed", already="dismissed"
-        )
-
-
-@admin.register(ModerationAction)
-class ModerationActionAdmin(admin.ModelAdmin):
-    """The audit log: read-only for everyone, superusers included."""
-
-    list_display = ("created_at", "action", "moderator", "post", "report", "target_user", "short_reason")
-    list_filter = ("action", "created_at")
-    search_fields = ("reason", "moderator__username", "target_user__username")
-    list_select_related = ("moderator", "post", "report", "target_user")
-    date_hierarchy = "created_at"
-    ordering = ("-created_at", "-id")
-
-    @admin.display(description="reason")
-    def short_reason(self, action: ModerationAction) -> str:
-        return Truncator(action.reason).chars(80)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Like)

@@ -21,8 +21,6 @@ POST_MAX_LENGTH = 5000
 COMMENT_MAX_LENGTH = 2000
 #: Longest report ``details``.
 REPORT_DETAILS_MAX_LENGTH = 1000
-#: Longest reason a moderator gives for an action (the audit log).
-MODERATION_REASON_MAX_LENGTH = 1000
 
 
 class Post(models.Model):
@@ -102,15 +100,31 @@ class Hashtag(models.Model):
 
 
 class PostHashtag(models.Model):
-    """A hashtag used in a post (``Post.hashtags`` goes through it); ids follow text order."""
+    """A hashtag used in a post (``Post.hashtags`` goes through it); ids follow text order.
+
+    ``created_at`` is a copy of the post's, written with the link (whoever changes a post's
+    ``created_at`` changes its links' too), so that a hashtag's posts, newest first, are read
+    from this table's index page by page instead of joining all of them to sort.
+    """
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_hashtags")
     hashtag = models.ForeignKey(Hashtag, on_delete=models.CASCADE, related_name="post_hashtags")
+    created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["post", "hashtag"], name="posts_posthashtag_unique"),
         ]
+        indexes = [
+            # A hashtag's posts, newest first (GET /api/trends/hashtags/{tag}/posts).
+            models.Index(fields=["hashtag", "-created_at", "-post"], name="posts_posthashtag_listing"),
+        ]
+
+    def save(self, *args, **kwargs):
+        # A link made one at a time takes its post's time; bulk writers pass it themselves.
+        if self.created_at is None:
+            self.created_at = self.post.created_at
+        super().save(*args, **kwargs)
 
 
 class PostMention(models.Model):
@@ -218,67 +232,3 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"Report {self.pk} ({self.reason}) of post {self.post_id}"
-
-
-class ModerationAction(models.Model):
-    """The audit log: one row per moderation action that changed something (who, what, when,
-    why). Written only by :mod:`posts.moderation` and :mod:`bellamy.accounts.moderation`;
-    read-only in the admin. A repeated action that changes nothing records no row.
-
-    ``post``, ``report`` and ``target_user`` name the subject (a post action also names the
-    post's author as ``target_user``); the foreign keys are ``SET_NULL`` so the log outlives
-    its subjects and the moderator's account.
-    """
-
-    class Action(models.TextChoices):
-        POST_HIDE = "post_hide", "Hide post"
-        POST_REMOVE = "post_remove", "Remove post"
-        POST_RESTORE = "post_restore", "Restore post"
-        REPORT_RESOLVE = "report_resolve", "Resolve report"
-        REPORT_DISMISS = "report_dismiss", "Dismiss report"
-        USER_SUSPEND = "user_suspend", "Suspend user"
-        USER_UNSUSPEND = "user_unsuspend", "Unsuspend user"
-
-    moderator = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        related_name="moderation_actions",
-    )
-    action = models.CharField(max_length=20, choices=Action.choices)
-    post = models.ForeignKey(
-        Post, on_delete=models.SET_NULL, null=True, blank=True, related_name="moderation_actions"
-    )
-    report = models.ForeignKey(
-        Report, on_delete=models.SET_NULL, null=True, blank=True, related_name="moderation_actions"
-    )
-    target_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="moderation_actions_received",
-    )
-    reason = models.TextField(max_length=MODERATION_REASON_MAX_LENGTH)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ("-created_at", "-id")
-        indexes = [
-            models.Index(fields=["-created_at", "-id"], name="posts_modaction_created"),
-            models.Index(fields=["action", "-created_at"], name="posts_modaction_action"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(
-                    action__in=[
-                        "post_hide", "post_remove", "post_restore", "report_resolve",
-                        "report_dismiss", "user_suspend", "user_unsuspend",
-                    ]
-                ),
-                name="posts_modaction_action_valid",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} by {self.moderator_id} at {self.created_at:%Y-%m-%d %H:%M}"

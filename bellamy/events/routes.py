@@ -83,7 +83,7 @@ TREND_ROUTES: dict[str, tuple[Route, ...]] = {
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------
 _INVALIDATE = Route("feed.invalidate_feeds_task", "default")
 DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (_INVALIDATE, Route("feed.push_post_created_task", "default")),
+    "post.created": (_INVALIDATE, Route("notifications.push_post_created_task", "default")),
     "post.updated": (_INVALIDATE,),
     "post.deleted": (_INVALIDATE,),
     "post.moderated": (_INVALIDATE,),

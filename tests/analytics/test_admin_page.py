@@ -7,8 +7,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bellamy.analytics.charts import line_charts, period
-from bellamy.analytics.models import METRICS, DailyStats
+from analytics.charts import line_charts, period
+from analytics.models import METRICS, DailyStats
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +54,7 @@ def test_staff_see_one_svg_chart_per_metric(user_factory, query, days):
 
 
 def test_moderators_see_it_and_nobody_can_edit(user_factory):
-    from posts.moderation import moderator_add, moderators_group_sync
+    from moderation.services import moderator_add, moderators_group_sync
 
     moderators_group_sync()
     moderator = user_factory(username="mod")

@@ -5,8 +5,8 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from bellamy.analytics.models import DailyStats
-from bellamy.analytics.services import analytics_recompute, analytics_rollup
+from analytics.models import DailyStats
+from analytics.services import analytics_recompute, analytics_rollup
 from tests.analytics.conftest import DAY0, DAY1, DAY2, EXPECTED
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +58,7 @@ def test_anonymous_is_401_and_members_403(api_client, user_factory, client_for):
 
 
 def test_moderators_are_staff_and_may_read(user_factory, client_for):
-    from posts.moderation import moderator_add, moderators_group_sync
+    from moderation.services import moderator_add, moderators_group_sync
 
     moderators_group_sync()
     moderator = user_factory(username="mod")

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from bellamy.analytics.models import METRICS, DailyStats
-from bellamy.analytics.services import analytics_rollup
-from bellamy.analytics.tasks import rollup_recent_task
+from analytics.models import METRICS, DailyStats
+from analytics.services import analytics_rollup
+from analytics.tasks import rollup_recent_task
 from bellamy.events.models import ProcessedEvent
 from notifications.models import Notification
 from tests.analytics.conftest import DAY0, DAY1, DAY2, EXPECTED

@@ -24,8 +24,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from bellamy.demo import importers
 from bellamy.events.models import OutboxEvent, ProcessedEvent
+from demo import importers
 from feed.models import ContentScore
 from graph.models import Friendship
 from graph.stores import get_graph_store

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from posts.moderation import moderator_add, moderators_group_sync
+from moderation.services import moderator_add, moderators_group_sync
 
 
 @pytest.fixture

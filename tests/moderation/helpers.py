@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bellamy.events.models import OutboxEvent
-from posts.models import ModerationAction
+from moderation.models import ModerationAction
 
 
 def events() -> list[tuple[str, str, int | None, dict]]:

@@ -135,7 +135,7 @@ def test_moderator_cannot_suspend_staff_or_themselves(moderator, admin_client, u
         "/admin/posts/post/?moderation_state__exact=hidden&q=findme",
         "/admin/posts/report/?status__exact=open&reason__exact=spam",
         "/admin/posts/comment/",
-        "/admin/posts/moderationaction/?action__exact=post_hide&q=spam",
+        "/admin/moderation/moderationaction/?action__exact=post_hide&q=spam",
         "/admin/accounts/user/?q=mod",
     ],
 )
@@ -180,7 +180,7 @@ def test_moderator_cannot_do_superuser_things(moderator, admin_client, user_fact
     assert client.post(f"/admin/posts/post/{post.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.post(f"/admin/posts/post/{post.pk}/change/", {"moderation_state": "removed"}).status_code == 403
     assert client.post(f"/admin/posts/report/{report.pk}/change/", {"status": "dismissed"}).status_code == 403
-    assert client.get("/admin/posts/moderationaction/add/").status_code == 403
+    assert client.get("/admin/moderation/moderationaction/add/").status_code == 403
     # other apps' data is off limits
     assert client.get("/admin/graph/friendship/").status_code == 403
     # and nothing changed
@@ -192,16 +192,16 @@ def test_moderator_cannot_do_superuser_things(moderator, admin_client, user_fact
 
 
 def test_audit_log_is_read_only_even_for_superusers(moderator, admin_client, user_factory):
-    from posts import moderation
+    from moderation.services import post_hide
 
     root = user_factory(username="root", is_staff=True, is_superuser=True)
     post = PostFactory()
-    row = moderation.post_hide(post=post, moderator=moderator, reason="spam")
+    row = post_hide(post=post, moderator=moderator, reason="spam")
     client = admin_client(root)
-    assert client.get(f"/admin/posts/moderationaction/{row.pk}/change/").status_code == 200
-    assert client.post(f"/admin/posts/moderationaction/{row.pk}/change/", {"reason": "edited"}).status_code == 403
-    assert client.post(f"/admin/posts/moderationaction/{row.pk}/delete/", {"post": "yes"}).status_code == 403
-    assert client.get("/admin/posts/moderationaction/add/").status_code == 403
+    assert client.get(f"/admin/moderation/moderationaction/{row.pk}/change/").status_code == 200
+    assert client.post(f"/admin/moderation/moderationaction/{row.pk}/change/", {"reason": "edited"}).status_code == 403
+    assert client.post(f"/admin/moderation/moderationaction/{row.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.get("/admin/moderation/moderationaction/add/").status_code == 403
     assert audit() == [(moderator.pk, "post_hide", post.pk, None, post.author_id, "spam")]
 
 

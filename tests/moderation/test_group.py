@@ -1,5 +1,5 @@
-"""The ``moderators`` group: created by the migration with exactly the permissions moderators
-need, repaired and extended by ``manage.py setup_moderators``."""
+"""The ``moderators`` group: created by ``migrate`` (the moderation app's ``post_migrate``) with
+exactly the permissions moderators need, repaired and extended by ``manage.py setup_moderators``."""
 
 from io import StringIO
 
@@ -12,10 +12,10 @@ pytestmark = pytest.mark.django_db
 EXPECTED = [
     "accounts.suspend_user",
     "accounts.view_user",
+    "moderation.view_moderationaction",
     "posts.change_post",
     "posts.change_report",
     "posts.view_comment",
-    "posts.view_moderationaction",
     "posts.view_post",
     "posts.view_report",
 ]
@@ -36,7 +36,7 @@ def setup_moderators(*args) -> str:
     return out.getvalue().strip()
 
 
-def test_migration_created_the_group_with_exactly_the_moderator_permissions():
+def test_migrate_created_the_group_with_exactly_the_moderator_permissions():
     # given a freshly migrated database / then the group holds exactly these eight permissions
     assert group_permissions() == EXPECTED
 

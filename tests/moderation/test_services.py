@@ -1,11 +1,12 @@
-"""posts.moderation services: state, audit row and ``post.moderated`` event, exactly; no-ops;
-who may act."""
+"""moderation.services for posts and reports: state, audit row and ``post.moderated`` event,
+exactly; no-ops; who may act."""
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from posts import moderation
-from posts.models import ModerationAction, Post, Report
+from moderation import services
+from moderation.models import ModerationAction
+from posts.models import Post, Report
 from tests.moderation.helpers import audit, events
 from tests.posts.factories import PostFactory, ReportFactory
 
@@ -29,7 +30,7 @@ def test_hide_hides_resolves_open_reports_audits_and_publishes(moderator):
     dismissed = ReportFactory(post=post, status=Report.Status.DISMISSED)
     elsewhere = ReportFactory()
     # when a moderator hides the post
-    action = moderation.post_hide(post=post, moderator=moderator, reason="  spam links  ")
+    action = services.post_hide(post=post, moderator=moderator, reason="  spam links  ")
     # then the post is hidden, its open reports are resolved by the moderator
     post.refresh_from_db()
     assert post.moderation_state == "hidden"
@@ -48,9 +49,9 @@ def test_hide_hides_resolves_open_reports_audits_and_publishes(moderator):
 
 def test_repeating_a_state_change_is_a_no_op(moderator):
     post = PostFactory()
-    moderation.post_hide(post=post, moderator=moderator, reason="first")
+    services.post_hide(post=post, moderator=moderator, reason="first")
     # when hiding again
-    assert moderation.post_hide(post=post, moderator=moderator, reason="again") is None
+    assert services.post_hide(post=post, moderator=moderator, reason="again") is None
     # then nothing more was written
     assert len(audit()) == 1
     assert len(events()) == 1
@@ -58,13 +59,13 @@ def test_repeating_a_state_change_is_a_no_op(moderator):
 
 def test_hide_remove_restore_sequence(moderator):
     post = PostFactory()
-    moderation.post_hide(post=post, moderator=moderator, reason="r1")
-    moderation.post_remove(post=post, moderator=moderator, reason="r2")
+    services.post_hide(post=post, moderator=moderator, reason="r1")
+    services.post_remove(post=post, moderator=moderator, reason="r2")
     assert Post.objects.get().moderation_state == "removed"
-    moderation.post_restore(post=post, moderator=moderator, reason="r3")
+    services.post_restore(post=post, moderator=moderator, reason="r3")
     assert Post.objects.get().moderation_state == "visible"
     # restoring a visible post does nothing
-    assert moderation.post_restore(post=post, moderator=moderator, reason="r4") is None
+    assert services.post_restore(post=post, moderator=moderator, reason="r4") is None
     assert [row[1] for row in audit()] == ["post_hide", "post_remove", "post_restore"]
     assert events() == [moderated(post, a, moderator) for a in ("hide", "remove", "restore")]
 
@@ -72,14 +73,14 @@ def test_hide_remove_restore_sequence(moderator):
 def test_restore_leaves_reports_alone(moderator):
     post = PostFactory(moderation_state="hidden")
     report = ReportFactory(post=post)
-    moderation.post_restore(post=post, moderator=moderator, reason="appeal accepted")
+    services.post_restore(post=post, moderator=moderator, reason="appeal accepted")
     report.refresh_from_db()
     assert report.status == "open"
 
 
 @pytest.mark.parametrize(
     ("service", "status", "action"),
-    [(moderation.report_resolve, "resolved", "report_resolve"), (moderation.report_dismiss, "dismissed", "report_dismiss")],
+    [(services.report_resolve, "resolved", "report_resolve"), (services.report_dismiss, "dismissed", "report_dismiss")],
 )
 def test_report_resolve_and_dismiss(moderator, service, status, action):
     report = ReportFactory()
@@ -99,7 +100,7 @@ def test_report_resolve_and_dismiss(moderator, service, status, action):
 
 def test_a_dismissed_report_can_be_resolved(moderator):
     report = ReportFactory(status=Report.Status.DISMISSED)
-    assert moderation.report_resolve(report=report, moderator=moderator, reason="second look") is not None
+    assert services.report_resolve(report=report, moderator=moderator, reason="second look") is not None
     assert Report.objects.get().status == "resolved"
 
 
@@ -107,10 +108,10 @@ def test_a_dismissed_report_can_be_resolved(moderator):
 @pytest.mark.parametrize(
     ("service", "subject"),
     [
-        (moderation.post_hide, "post"),
-        (moderation.post_remove, "post"),
-        (moderation.report_resolve, "report"),
-        (moderation.report_dismiss, "report"),
+        (services.post_hide, "post"),
+        (services.post_remove, "post"),
+        (services.report_resolve, "report"),
+        (services.report_dismiss, "report"),
     ],
 )
 def test_non_moderators_are_refused_and_nothing_changes(request, user_factory, who, service, subject):
@@ -136,14 +137,14 @@ def _inactive(user):
 def test_restore_needs_a_moderator_too(plain_staff):
     post = PostFactory(moderation_state="removed")
     with pytest.raises(PermissionDenied):
-        moderation.post_restore(post=post, moderator=plain_staff, reason="x")
+        services.post_restore(post=post, moderator=plain_staff, reason="x")
     assert Post.objects.get().moderation_state == "removed"
 
 
 def test_a_superuser_may_moderate(user_factory):
     root = user_factory(username="root", is_staff=True, is_superuser=True)
     post = PostFactory()
-    moderation.post_remove(post=post, moderator=root, reason="illegal")
+    services.post_remove(post=post, moderator=root, reason="illegal")
     assert events() == [moderated(post, "remove", root)]
 
 
@@ -151,6 +152,6 @@ def test_a_superuser_may_moderate(user_factory):
 def test_bad_reason_is_refused_and_nothing_changes(moderator, reason):
     post = PostFactory()
     with pytest.raises(ValidationError):
-        moderation.post_hide(post=post, moderator=moderator, reason=reason)
+        services.post_hide(post=post, moderator=moderator, reason=reason)
     assert Post.objects.get().moderation_state == "visible"
     assert (audit(), events()) == ([], [])

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from bellamy.accounts.moderation import user_suspend, user_unsuspend
+from moderation.services import user_suspend, user_unsuspend
 from tests.moderation.helpers import audit, events
 
 PASSWORD = "correct-horse-battery"

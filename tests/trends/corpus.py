@@ -1,6 +1,6 @@
 """Import of the real tweet corpus as posts (read in place from the shared datasets; never copied).
 
-``/work/shared/datasets/posts/pfizer_vaccine_tweets.csv.gz`` — 9,214 pseudonymised tweets
+``<datasets>/posts/pfizer_vaccine_tweets.csv.gz`` (``demo.importers.datasets_dir()``) — 9,214 pseudonymised tweets
 (Dec 2020 – Jul 2021), see SOURCE.md there. Authors become users named ``tw_<hex>``
 (deterministic), posts keep ``created_at``, and hashtags come from the ``hashtags`` column
 (JSON array), normalised with posts' :func:`~posts.parsing.normalize_hashtag`.
@@ -12,14 +12,14 @@ import csv
 import gzip
 import json
 from datetime import datetime
-from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
+from demo.importers import datasets_dir
 from posts.models import Hashtag, Post, PostHashtag
 from posts.parsing import HASHTAG_MAX_LENGTH, normalize_hashtag
 
-CORPUS = Path("/work/shared/datasets/posts/pfizer_vaccine_tweets.csv.gz")
+CORPUS = datasets_dir() / "posts" / "pfizer_vaccine_tweets.csv.gz"
 
 
 def read_rows() -> list[dict]:
@@ -63,7 +63,8 @@ def import_corpus(rows: list[dict]) -> dict[str, int]:
     Hashtag.objects.bulk_create([Hashtag(name=n) for n in all_names], ignore_conflicts=True, batch_size=2000)
     tag_ids = dict(Hashtag.objects.filter(name__in=all_names).values_list("name", "id"))
     PostHashtag.objects.bulk_create(
-        [PostHashtag(post_id=post.id, hashtag_id=tag_ids[n]) for post, names in zip(posts, tags_per_post) for n in names],
+        [PostHashtag(post_id=post.id, hashtag_id=tag_ids[n], created_at=post.created_at)
+         for post, names in zip(posts, tags_per_post) for n in names],
         batch_size=5000,
     )
     return {row["post_id"]: post.id for row, post in zip(rows, posts)}

@@ -12,9 +12,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from bellamy.accounts import services
-from bellamy.accounts.selectors import SEARCH_MAX_LENGTH
 
 User = get_user_model()
 
@@ -53,27 +53,6 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
     display_name = StrictCharField(max_length=100, allow_blank=True, required=False)
     bio = StrictCharField(max_length=500, allow_blank=True, required=False)
-
-
-class ProfileSerializer(UserSerializer):
-    """GET ``/api/users/{id}``: the user object plus ``friends_count`` and the viewer's
-    ``friendship_status`` (built from :class:`bellamy.accounts.selectors.Profile`)."""
-
-    friends_count = serializers.IntegerField(read_only=True)
-    friendship_status = serializers.ChoiceField(
-        choices=["self", "friends", "request_sent", "request_received", "none", "blocked"],
-        read_only=True,
-    )
-
-    class Meta(UserSerializer.Meta):
-        fields = ("id", "username", "display_name", "bio", "friends_count", "friendship_status")
-        read_only_fields = fields
-
-    def to_representation(self, profile):
-        data = super().to_representation(profile.user)
-        data["friends_count"] = profile.friends_count
-        data["friendship_status"] = profile.friendship_status
-        return data
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -125,6 +104,41 @@ class RegisterSerializer(serializers.Serializer):
         return attrs
 
 
+class LoginSerializer(TokenObtainPairSerializer):
+    """POST ``/api/auth/token`` ``{username, password}`` → ``{access, refresh}`` of a new token
+    family (login session), see :func:`bellamy.accounts.services.token_pair_issue`."""
+
+    @classmethod
+    def get_token(cls, user):
+        return services.token_pair_issue(user=user)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    """POST ``/api/auth/password``: ``{current_password, new_password}``.
+
+    ``current_password`` must be the caller's password; ``new_password`` must differ from it
+    and pass Django's password validators (``AUTH_PASSWORD_VALIDATORS``, checked against the
+    caller's username, e-mail and display name). Needs ``context={"user": caller}``.
+    """
+
+    current_password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+    new_password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("Wrong password.")
+        return value
+
+    def validate(self, attrs):
+        if attrs["new_password"] == attrs["current_password"]:
+            raise serializers.ValidationError({"new_password": ["Choose a password different from the current one."]})
+        try:
+            validate_password(attrs["new_password"], user=self.context["user"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password": list(exc.messages)}) from None
+        return attrs
+
+
 class RefreshSerializer(serializers.Serializer):
     """``{refresh}``: a refresh JWT (token refresh and logout)."""
 
@@ -136,12 +150,6 @@ class TokenPairSerializer(serializers.Serializer):
 
     access = serializers.CharField()
     refresh = serializers.CharField()
-
-
-class UserSearchQuerySerializer(serializers.Serializer):
-    """``?search=<prefix>``: 1–50 characters, required."""
-
-    search = serializers.CharField(max_length=SEARCH_MAX_LENGTH, min_length=1, trim_whitespace=True)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -1,4 +1,5 @@
-"""Accounts routes, mounted under ``/api/`` (API.md "Accounts")."""
+"""Accounts routes, mounted under ``/api/`` (API.md "Accounts"); ``users/`` (search) and
+``users/<id>`` (profiles) are in ``graph/api/urls.py`` (:mod:`graph.api.users`)."""
 
 from django.urls import path
 
@@ -9,7 +10,6 @@ urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="auth-token"),
     path("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/password", views.PasswordChangeView.as_view(), name="auth-password"),
     path("users/me", views.MeView.as_view(), name="users-me"),
-    path("users/", views.UserSearchView.as_view(), name="users-search"),
-    path("users/<int:pk>", views.UserDetailView.as_view(), name="users-detail"),
 ]

@@ -1,12 +1,13 @@
-"""Accounts API (API.md "Accounts"): registration, JWT login / refresh / logout, profiles,
-user search. Views validate input and call :mod:`bellamy.accounts.services` /
-:mod:`bellamy.accounts.selectors`."""
+"""Accounts API (API.md "Accounts"): registration, JWT login / refresh / logout, the caller's own
+profile. Views validate input and call :mod:`bellamy.accounts.services`. Other users' profiles
+and user search depend on the caller's relationships (friends, blocks): they are served by
+:mod:`graph.api.users`."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
-from rest_framework.exceptions import AuthenticationFailed, NotFound
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -14,16 +15,16 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from bellamy.accounts import selectors, services
+from bellamy.accounts import services
 from bellamy.accounts.api.serializers import (
     ErrorSerializer,
+    LoginSerializer,
     MeSerializer,
-    ProfileSerializer,
+    PasswordChangeSerializer,
     ProfileUpdateSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
-    UserSearchQuerySerializer,
     UserSerializer,
 )
 from bellamy.api.pagination import CursorPagination
@@ -59,9 +60,11 @@ class RegisterView(APIView):
 
 
 class TokenView(TokenObtainPairView):
-    """POST /api/auth/token {username, password} → 200 {access, refresh}; 401 bad credentials
-    or inactive account; 400 missing fields; 429 throttled (scope ``token``)."""
+    """POST /api/auth/token {username, password} → 200 {access, refresh} of a new login session
+    (token family); 401 bad credentials or inactive account; 400 missing fields; 429 throttled
+    (scope ``token``)."""
 
+    serializer_class = LoginSerializer
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "token"
 
@@ -75,8 +78,10 @@ class TokenView(TokenObtainPairView):
 
 class TokenRefreshView(APIView):
     """POST /api/auth/token/refresh {refresh} → 200 {access, refresh}: the refresh token is
-    rotated and the old one blacklisted. 401 for a garbage, expired, foreign-key-signed, reused
-    or blacklisted token, or an inactive account; 429 throttled (scope ``token``)."""
+    rotated and the old one blacklisted. 401 for a garbage, expired, foreign-key-signed or
+    logged-out token, an inactive account or a changed password; a refresh token that was
+    already rotated is 401 too and ends its whole session (a stolen copy is being replayed);
+    429 throttled (scope ``token``)."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
@@ -103,10 +108,11 @@ class TokenRefreshView(APIView):
 
 
 class LogoutView(APIView):
-    """POST /api/auth/logout {refresh} → 204: the refresh token is blacklisted and the caller's
-    open sockets are closed. 400 when ``refresh`` is missing, garbage, expired or already
-    blacklisted (the client is logged out either way); 403 when it belongs to another user;
-    401 without a valid access token."""
+    """POST /api/auth/logout {refresh} → 204: the session of that refresh token (the current one
+    or an earlier, already-rotated one) ends — every refresh and access token of it is refused
+    from now on, on REST and on ``/ws/`` — and the caller's open sockets are closed. 400 when
+    ``refresh`` is missing, garbage, expired or its session already ended (the client is logged
+    out either way); 403 when it belongs to another user; 401 without a valid access token."""
 
     @extend_schema(
         request=RefreshSerializer,
@@ -116,6 +122,33 @@ class LogoutView(APIView):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_logout(user=request.user, raw_refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """POST /api/auth/password {current_password, new_password} → 204: the password is changed
+    and every session of the caller ends (every refresh and access token issued before is
+    refused, on REST and on ``/ws/``; open sockets are closed); the client logs in again.
+    400 wrong current password, new password refused by the validators or equal to the
+    current one (``{field: [messages]}``); 401 without a valid access token; 429 throttled
+    (scope ``password``, per user)."""
+
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "password"
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            204: None,
+            400: OpenApiResponse(description="Wrong current password or unacceptable new password: {field: [messages]}."),
+            401: ERROR,
+            429: ERROR,
+        },
+    )
+    def post(self, request):
+        serializer = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        services.user_password_change(user=request.user, new_password=serializer.validated_data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,44 +166,3 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
         return Response(MeSerializer(user).data)
-
-
-class UserDetailView(APIView):
-    """GET /api/users/{id} → ``{id, username, display_name, bio, friends_count,
-    friendship_status}``.
-
-    404 for unknown or inactive users **and for users who blocked the caller** (blocks hide both
-    ways). A user the caller blocked is shown with ``friendship_status: "blocked"`` so the caller
-    can find them and unblock.
-    """
-
-    @extend_schema(responses={200: ProfileSerializer, 401: ERROR, 404: ERROR})
-    def get(self, request, pk: int):
-        profile = selectors.user_profile(viewer_id=request.user.id, user_id=pk)
-        if profile is None:
-            raise NotFound("No such user.", code="user_not_found")
-        return Response(ProfileSerializer(profile).data)
-
-
-class UserSearchView(generics.ListAPIView):
-    """GET /api/users/?search=<prefix> → users whose username or display name starts with the
-    prefix (case-insensitive), in username order, cursor-paginated. Inactive users and users
-    blocked either way are left out. 400 when ``search`` is missing, blank or over 50
-    characters."""
-
-    serializer_class = UserSerializer
-    pagination_class = UsernameCursorPagination
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("search", str, required=True, description="Prefix, 1–50 characters."),
-        ],
-        responses={200: UserSerializer(many=True), 400: OpenApiResponse(description="Bad query."), 401: ERROR},
-    )
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self):
-        query = UserSearchQuerySerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        return selectors.user_search(viewer_id=self.request.user.id, prefix=query.validated_data["search"])

@@ -4,35 +4,12 @@ batch), with a progress bar and a summary line."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from bellamy.commands import parse_moment
 from feed.services import content_scores_backfill
 from posts.models import Post
-
-
-def parse_moment(raw: str):
-    """An aware datetime from ``YYYY-MM-DD`` or ISO 8601 (naive means UTC).
-
-    Raises:
-        CommandError: not a date or datetime.
-    """
-    try:
-        value = parse_datetime(raw)
-        day = parse_date(raw) if value is None and len(raw) == 10 else None
-    except ValueError:
-        value = day = None
-    if value is None:
-        if day is None:
-            raise CommandError(f"--since: {raw!r} is not an ISO 8601 date or datetime")
-        value = datetime(day.year, day.month, day.day)
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    return value
 
 
 class Command(BaseCommand):
@@ -47,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, since, batch_size, dry_run, no_progress, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        since_at = parse_moment(since) if since else None
+        since_at = parse_moment(since, "--since") if since else None
         posts = Post.objects.all()
         if since_at is not None:
             posts = posts.filter(created_at__gte=since_at)

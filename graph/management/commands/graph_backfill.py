@@ -5,7 +5,7 @@ rebuilds it from PostgreSQL, in batches, with a progress bar:
 
 * every :class:`graph.models.Friendship` → a friend edge;
 * interaction weights from the ``posts`` app's rows when that app is installed (read through
-  ``apps.get_model`` so ``graph`` never imports ``posts``): each ``Like`` adds
+  ``apps.get_model`` so ``graph`` never imports ``posts``; :mod:`graph.weights`): each ``Like`` adds
   ``LIKE_WEIGHT`` liker → author at the like's time, each ``Comment`` ``COMMENT_WEIGHT``
   commenter → post author, each ``PostMention`` ``MENTION_WEIGHT`` author → mentioned, at the
   post's time. Self-interactions are skipped. Because decay is exponential, the weight of a
@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
@@ -30,27 +28,7 @@ from tqdm import tqdm
 from graph.models import Friendship
 from graph.stores import get_graph_store
 from graph.stores.base import half_life_seconds
-from graph.tasks import COMMENT_WEIGHT, LIKE_WEIGHT, MENTION_WEIGHT
-
-
-def _model(label: str, name: str):
-    try:
-        return apps.get_model(label, name)
-    except LookupError:
-        return None
-
-
-def interaction_sources() -> Iterator[tuple[str, object, tuple[str, str, str], float]]:
-    """Yield ``(name, queryset, (from field, to field, time field), amount)`` per installed source."""
-    like = _model("posts", "Like")
-    if like is not None:
-        yield "likes", like.objects.all(), ("user_id", "post__author_id", "created_at"), LIKE_WEIGHT
-    comment = _model("posts", "Comment")
-    if comment is not None:
-        yield "comments", comment.objects.all(), ("author_id", "post__author_id", "created_at"), COMMENT_WEIGHT
-    mention = _model("posts", "PostMention")
-    if mention is not None:
-        yield "mentions", mention.objects.all(), ("post__author_id", "user_id", "post__created_at"), MENTION_WEIGHT
+from graph.weights import interaction_sources
 
 
 class Command(BaseCommand):

@@ -1,7 +1,0 @@
-"""Analytics routes, mounted under ``/api/``."""
-
-from django.urls import path
-
-from bellamy.analytics.api.views import DailyStatsView
-
-urlpatterns = [path("analytics/daily", DailyStatsView.as_view(), name="analytics-daily")]
