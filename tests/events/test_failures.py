@@ -64,15 +64,26 @@ def effect_handler(fail_on: set[int] = frozenset(), error=ValueError):
 def test_postgresql_unreachable_and_too_many_clients_are_database_unavailable():
     from django.db.backends.postgresql.base import DatabaseWrapper
 
-    settings_dict = {**connection.settings_dict, "PORT": closed_port()}
+    # The server's own answers, on plain connections (no pool in between),
+    settings_dict = {**connection.settings_dict, "PORT": closed_port(), "OPTIONS": {}}
     refused = raised(DatabaseWrapper(settings_dict, alias="refused").ensure_connection)
+    assert "Connection refused" in str(refused)
     assert classify(refused) is Failure.DATABASE_UNAVAILABLE
+    # and what a process with a connection pool sees instead: the pool's timeout.
+    pooled = {**settings_dict, "OPTIONS": {"pool": {"min_size": 1, "max_size": 1, "timeout": 0.5}}}
+    wrapper = DatabaseWrapper(pooled, alias="pooled")
+    try:
+        timed_out = raised(wrapper.ensure_connection)
+    finally:
+        wrapper.close_pool()
+    assert type(timed_out.__cause__).__name__ == "PoolTimeout"
+    assert classify(timed_out) is Failure.DATABASE_UNAVAILABLE
     # "too many clients" is SQLSTATE 53300; a role allowed no connection gets the same answer.
     role = f"bellamy_limited_{SESSION_TAG}"
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'limited' CONNECTION LIMIT 0")
     try:
-        limited = {**connection.settings_dict, "USER": role, "PASSWORD": "limited"}
+        limited = {**connection.settings_dict, "USER": role, "PASSWORD": "limited", "OPTIONS": {}}
         too_many = raised(DatabaseWrapper(limited, alias="limited").ensure_connection)
         assert f'too many connections for role "{role}"' in str(too_many)
         assert classify(too_many) is Failure.DATABASE_UNAVAILABLE
@@ -204,6 +215,10 @@ def test_postgresql_down_while_dead_lettering_keeps_the_batch_until_it_is_stored
     # connection settings point at a port nobody listens on until "the server is back"),
     real_port = connection.settings_dict["PORT"]
     pauses: list[float] = []
+    # Plain connections here: a pool keeps connecting to the address it was created with.
+    pool_options = connection.settings_dict["OPTIONS"].pop("pool", None)
+    connection.close()
+    connection.close_pool()
 
     def server_goes_down(execute_sql, sql, params, many, context):
         if "events_deadletter" in sql and not pauses:
@@ -227,6 +242,8 @@ def test_postgresql_down_while_dead_lettering_keeps_the_batch_until_it_is_stored
     finally:
         connection.settings_dict["PORT"] = real_port
         connection.close()
+        if pool_options is not None:
+            connection.settings_dict["OPTIONS"]["pool"] = pool_options
     # then the batch was not dropped when its dead letter could not be stored: it was kept and
     # retried while PostgreSQL was unreachable (longer than the budget of transient errors), and
     # dead-lettered once the server answered again.
