@@ -8,8 +8,9 @@ on the embedded default with ``--subset 2000``):
    ``posts_import_tweets``) for every selected row except the newest ``--live-posts``.
 3. **backfills** of the derived data, because the bulk load published no events (replaying
    9k historic posts and 76k likes as events would flood notifications about 2021 and only
-   recompute the same data one event at a time): ``feed_backfill_scores``;
-   ``trends_recompute --as-of <newest imported post>``; the graph projection of this
+   recompute the same data one event at a time): ``feed_backfill_scores``; the trend hour
+   buckets (``trends.services.trend_buckets_rebuild``; the trends themselves are ranked in
+   stage 5, once the newest posts are in); the graph projection of this
    database's users (friend edges + like/comment/mention weights; ``graph_backfill`` scoped so
    a shared Neo4j keeps other databases' nodes: ``importers.graph_projection_rebuild``);
    ``graph_import_interactions`` (CollegeMsg weights).
@@ -19,8 +20,9 @@ on the embedded default with ``--subset 2000``):
    invalidation). On the production stack the command starts its own forwarder and Celery
    worker (``demo.pipeline``) and waits until the backlog is empty (outbox unsent 0,
    Kafka lag 0, Celery queues empty, ``ProcessedEvent`` stable). Embedded: handled in-process.
-5. **report** — GlobalTrends recomputed as of the newest imported post (``trends_recompute
-   --no-rebuild``), then counts per table/store, events processed, top 10 hashtags per window,
+5. **report** — GlobalTrends recomputed as of the newest imported post (summarised as the
+   report shows them: trending means a score above 0), then counts per table/store, events
+   processed, the top 10 trending hashtags per window,
    a sample user's feed/suggestions/unread notifications, and the time of each stage.
    ``analytics_recompute`` (when installed) runs before the report over the dataset's days
    and today.
@@ -42,6 +44,8 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from demo import importers, pipeline, report
+from trends import trending
+from trends.services import global_trends_recompute, trend_buckets_rebuild
 
 
 class Command(BaseCommand):
@@ -111,9 +115,14 @@ class Command(BaseCommand):
 
         self._stage("3a backfill content scores",
                     lambda: self._call("feed_backfill_scores", no_progress=not self.progress))
-        if newest is not None:
-            self._stage("3b backfill trends (as of newest post)",
-                        lambda: self._call("trends_recompute", as_of=newest.isoformat(), no_progress=not self.progress))
+        def trend_buckets():
+            # Only the buckets: trends ranked now, as of the newest post, would read windows whose
+            # posts (the live ones) are not imported yet; they are ranked in stage 5a.
+            with bar(None, "link") as progress:
+                rebuilt = trend_buckets_rebuild(on_progress=progress.update)
+            return (f"{rebuilt.contributions} hashtag uses in {rebuilt.buckets} hour buckets "
+                    f"({rebuilt.author_buckets} hashtag/hour/author rows); trends are ranked after the live posts (5a)")
+        self._stage("3b backfill trend buckets", trend_buckets)
 
         def projection():
             result = importers.graph_projection_rebuild()
@@ -129,8 +138,7 @@ class Command(BaseCommand):
         self._stage("4 live posts through the pipeline", lambda: self._live(live_rows, drain_timeout))
 
         if newest is not None:
-            self._stage("5a trends as of newest post",
-                        lambda: self._call("trends_recompute", as_of=newest.isoformat(), no_rebuild=True))
+            self._stage("5a trends as of newest post", lambda: trends_summary(newest))
         if not no_analytics and "analytics_recompute" in get_commands() and rows:
             # The dataset's days, then today (the users and live likes); the empty years between
             # would only add zero rows (analytics_recompute is idempotent per day).
@@ -180,3 +188,19 @@ class Command(BaseCommand):
         return (result.summary(live=True) + f"; backlog drained in {drained.seconds:.1f} s "
                 f"({drained.polls} polls, {drained.relayed} relayed by the sweep"
                 + (f", {processes.restarts} process restarts" if processes.restarts else "") + ")")
+
+
+def trends_summary(as_of) -> str:
+    """Recompute the GlobalTrends of every window as of ``as_of`` (stage 5a) and summarise them
+    as the report does: a hashtag trends with a score above 0; one stored at score 0 (enough
+    authors, but no more than on average in the previous periods) is counted apart."""
+    parts = []
+    for window in trending.WINDOWS:
+        rows = global_trends_recompute(window=window, as_of=as_of)
+        hot = [row for row in rows if row.score > 0]
+        text = (f"{window} {len(hot)} trending (top: {', '.join('#' + row.hashtag.name for row in hot[:5])})"
+                if hot else f"{window} nothing trending")
+        if len(rows) > len(hot):
+            text += f", {len(rows) - len(hot)} more at score 0"
+        parts.append(text)
+    return f"as of {as_of.isoformat()}: " + " | ".join(parts)
