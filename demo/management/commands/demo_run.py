@@ -17,9 +17,11 @@ on the embedded default with ``--subset 2000``):
 4. **live** — the newest ``--live-posts`` tweets (default 200) through ``posts.services``
    (``post_create`` + ``post_like`` per chosen friend), so their events flow outbox → bus →
    forwarder → Celery workers (scores, graph weights, notifications, trends, cache
-   invalidation). On the production stack the command starts its own forwarder and Celery
-   worker (``demo.pipeline``) and waits until the backlog is empty (outbox unsent 0,
-   Kafka lag 0, Celery queues empty, ``ProcessedEvent`` stable). Embedded: handled in-process.
+   invalidation). On the production stack the command runs a forwarder and one Celery worker
+   per queue under supervisord (``demo.pipeline.pipeline_stack``: ``deploy.stack.Stack``, the
+   programs of ``bin/stack``, in the settings' namespace) and waits until the backlog is empty
+   (outbox unsent 0, Kafka lag 0, Celery queues and workers idle, ``ProcessedEvent`` stable).
+   Embedded: handled in-process.
 5. **report** — GlobalTrends recomputed as of the newest imported post (summarised as the
    report shows them: trending means a score above 0), then counts per table/store, events
    processed, the top 10 trending hashtags per window,
@@ -44,6 +46,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from demo import importers, pipeline, report
+from deploy.stack import StackError
 from trends import trending
 from trends.services import global_trends_recompute, trend_buckets_rebuild
 
@@ -167,27 +170,36 @@ class Command(BaseCommand):
         return run
 
     def _live(self, rows, drain_timeout: float) -> str:
-        needs_processes = pipeline.kafka_bus() or not pipeline.eager_celery()
-        processes = pipeline.PipelineProcesses(log_dir=settings.BASE_DIR / ".data" / "logs" / "demo")
-        if needs_processes:
-            processes.start()
+        run_dir = settings.BASE_DIR / ".data" / "logs" / f"demo-{settings.BELLAMY_NAMESPACE}"
+        stack = pipeline.pipeline_stack(run_dir=run_dir)
+        if stack is not None:
+            self.stdout.write(f"starting {', '.join(p.name for p in stack.programs)} under supervisord "
+                              f"(namespace {settings.BELLAMY_NAMESPACE!r}; logs in {run_dir})")
+            try:
+                stack.start(timeout=180)
+            except StackError as exc:
+                raise CommandError(f"the demo's pipeline programs did not start: {exc}") from exc
+            first_pids = stack.pids()
         try:
             with tqdm(total=len(rows), unit="post", disable=not self.progress, file=self.stderr._out) as progress:
                 result = importers.import_tweets_live(rows, on_row=progress.update)
-            drained = pipeline.wait_until_drained(timeout=drain_timeout, stable_polls=3 if needs_processes else 1,
-                                                  interval=1.0 if needs_processes else 0.0,
-                                                  processes=processes if needs_processes else None)
+            drained = pipeline.wait_until_drained(timeout=drain_timeout, stable_polls=1 if stack is None else 3,
+                                                  interval=0.0 if stack is None else 1.0,
+                                                  nodes=pipeline.worker_nodes(stack))
+            restarted = pipeline.restarted_programs(stack, first_pids) if stack is not None else []
         finally:
-            processes.stop()
+            if stack is not None:
+                stack.stop()
         if not drained.drained:
             raise CommandError(
                 f"the event backlog did not drain in {drain_timeout:.0f} s: outbox unsent {drained.outbox_unsent}, "
                 f"Kafka lag {drained.kafka_lag}, Celery backlog {drained.celery_backlog} "
-                f"(logs in .data/logs/demo/)"
+                "(-1: not measured, a broker or worker did not answer)"
+                + (f" (logs in {run_dir}/)" if stack is not None else "")
             )
         return (result.summary(live=True) + f"; backlog drained in {drained.seconds:.1f} s "
                 f"({drained.polls} polls, {drained.relayed} relayed by the sweep"
-                + (f", {processes.restarts} process restarts" if processes.restarts else "") + ")")
+                + (f"; restarted by supervisord: {', '.join(restarted)}" if restarted else "") + ")")
 
 
 def trends_summary(as_of) -> str:
