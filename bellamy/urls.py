@@ -22,5 +22,6 @@ urlpatterns = [
     path("api/", include("analytics.api.urls")),
 ]
 
+handler400 = "bellamy.api.exceptions.bad_request"
 handler404 = "bellamy.api.exceptions.not_found"
 handler500 = "bellamy.api.exceptions.server_error"

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -108,6 +108,7 @@ def _link_hashtags(post: Post, names: list[str]) -> None:
     """
     if not names:
         return
+    connection = connections[router.db_for_write(PostHashtag, instance=post)]
     if connection.vendor == "postgresql":
         params = {"names": names, "post_id": post.pk, "created_at": post.created_at}
         with connection.cursor() as cursor:
@@ -133,8 +134,9 @@ def _link_mentions(post: Post, names: list[str]) -> list:
     if not names:
         return []
     user_model = get_user_model()
-    if connection.vendor == "postgresql":
-        return list(user_model.objects.raw(_LINK_MENTIONS_SQL, {"names": names, "post_id": post.pk}))
+    alias = router.db_for_write(PostMention, instance=post)
+    if connections[alias].vendor == "postgresql":
+        return list(user_model.objects.db_manager(alias).raw(_LINK_MENTIONS_SQL, {"names": names, "post_id": post.pk}))
     ids = resolve_mentions(names)
     users = user_model.objects.in_bulk(ids)
     PostMention.objects.bulk_create([PostMention(post=post, user_id=uid) for uid in ids])
@@ -290,7 +292,7 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
     """
     now = timezone.now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with connections[router.db_for_write(Like, instance=post)].cursor() as cursor:
             # One statement instead of get_or_create's SELECT + savepoint + INSERT; the
             # unique (post, user) constraint decides, also between concurrent requests.
             cursor.execute(

@@ -119,7 +119,9 @@ def c_locale_database(django_db_blocker):
     with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 LC_CTYPE 'C' LC_COLLATE 'C' ENCODING 'UTF8'")
     alias = "search_c_locale"
-    spec = {**connections.settings["default"], "NAME": name, "TEST": {"NAME": name}}
+    options = {k: v for k, v in connections.settings["default"].get("OPTIONS", {}).items() if k != "pool"}
+    # Its own plain connection (no pool that would keep it open past the DROP).
+    spec = {**connections.settings["default"], "NAME": name, "TEST": {"NAME": name}, "OPTIONS": options}
     connections.settings[alias] = spec
     try:
         with django_db_blocker.unblock():
