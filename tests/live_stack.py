@@ -108,8 +108,12 @@ class LiveStack:
             "BELLAMY_MONGO_DATABASE": f"bellamy_stack_{tag}",
             "BELLAMY_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # /metrics: every process of the stack counts into one directory; scrapes need the token.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.log_dir / "metrics"),
+            "BELLAMY_METRICS_TOKEN": f"metrics-{tag}",
             **(extra_env or {}),
         }
+        self.metrics_token = self.env["BELLAMY_METRICS_TOKEN"]
         self.workers = workers
         layout = {} if per_queue_workers else {"workers": tuple((f"worker{n}", QUEUES) for n in range(workers))}
         self.stack = Stack(
