@@ -99,6 +99,7 @@ class Chart:
     bars: list[Bar] = field(default_factory=list)
     bands: list[Band] = field(default_factory=list)
     x_labels: list[tuple[float, str, str]] = field(default_factory=list)
+    x_label_size: int = 11
     unit: str = ""
     decimals: int = 0
     width: int = WIDTH
@@ -150,8 +151,10 @@ class Chart:
                     f'{escape(self.format(b.value))}</title></rect>'
                     for b in self.bars
                 ]
+            size = "" if self.x_label_size == 11 else f' style="font-size:{self.x_label_size}px"'
             parts += [
-                f'<text class="bb-x-label" x="{x:g}" y="{self.height - 3}" text-anchor="{anchor}">{escape(text)}</text>'
+                f'<text class="bb-x-label" x="{x:g}" y="{self.height - 3}" text-anchor="{anchor}"{size}>'
+                f"{escape(text)}</text>"
                 for x, text, anchor in self.x_labels
             ]
         parts.append("</svg>")
@@ -244,6 +247,8 @@ def bar_chart(key: str, title: str, labels: Sequence[str], values: Sequence[floa
                 width=round(slot * 0.8, 1), height=round(v * scale, 1), label=label, value=v, marked=flag)
             for i, (label, v, flag) in enumerate(zip(labels, values, flags, strict=True))]
     ticks = [(round(b.x + b.width / 2, 1), b.label, "middle") for b in bars]
+    # Narrow slots get smaller labels, so long ones ("1024–2047") do not run into each other.
+    size = 11 if slot >= 60 else 9
     return Chart(key=key, title=title, kind="bars", maximum=maximum, total=sum(values),
                  latest=values[-1] if values else None, bars=bars, x_labels=ticks, unit=unit, decimals=decimals,
-                 bottom=bottom)
+                 bottom=bottom, x_label_size=size)
