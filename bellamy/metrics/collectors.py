@@ -102,17 +102,29 @@ class ScrapeCollector:
     def _close_thread_resources(self) -> None:
         """Release what :meth:`read` opened for this thread (database connections)."""
 
-    def snapshot(self) -> Snapshot:
-        """The freshest reading available within ``timeout`` seconds (module docstring)."""
+    def start(self) -> float:
+        """Start a reading unless the last one is fresh or one is running; return the monotonic
+        time until which a scrape may wait for it (now when fresh)."""
         with self._lock:
-            fresh = self._read_at is not None and time.monotonic() - self._read_at < self.ttl
-            if not fresh and (self._thread is None or not self._thread.is_alive()):
+            if self._read_at is not None and time.monotonic() - self._read_at < self.ttl:
+                return time.monotonic()
+            if self._thread is None or not self._thread.is_alive():
                 self._done = threading.Event()
                 self._thread = threading.Thread(target=self._refresh, name=f"metrics-{self.name}", daemon=True)
                 self._thread.start()
+            return time.monotonic() + self.timeout
+
+    def snapshot(self, *, wait_until: float | None = None) -> Snapshot:
+        """The freshest reading available within ``timeout`` seconds (module docstring).
+
+        Args:
+            wait_until: the deadline returned by :meth:`start` when the caller started several
+                collectors at once (they then read in parallel); default: start now.
+        """
+        deadline = self.start() if wait_until is None else wait_until
+        with self._lock:
             done = self._done
-        if not fresh:
-            done.wait(self.timeout)
+        done.wait(max(0.0, deadline - time.monotonic()))
         with self._lock:
             age = None if self._read_at is None else time.monotonic() - self._read_at
             up = age is not None and age < self.ttl + self.timeout and not self._error
@@ -345,10 +357,11 @@ class Collectors:
         age = GaugeMetricFamily("bellamy_metrics_collector_age_seconds",
                                 "Seconds since a scrape-time collector's served figures were read.",
                                 labels=["collector"])
-        for collector in self.all():
-            if not collector.applies():
-                continue
-            snapshot = collector.snapshot()
+        applicable = [c for c in self.all() if c.applies()]
+        # All readings start at once: a scrape waits for the slowest, not for the sum.
+        deadlines = [c.start() for c in applicable]
+        for collector, deadline in zip(applicable, deadlines, strict=True):
+            snapshot = collector.snapshot(wait_until=deadline)
             if snapshot.data is not None:
                 yield from collector.families(snapshot.data)
             up.add_metric([collector.name], 1.0 if snapshot.up else 0.0)

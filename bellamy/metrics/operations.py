@@ -56,10 +56,10 @@ def operations_figures() -> Figures:
     """Read the figures now (each collector bounded by its timeout; see :mod:`collectors`)."""
     figures = Figures()
     collectors = get_collectors()
-    for collector in collectors.all():
-        if not collector.applies():
-            continue
-        snapshot = collector.snapshot()
+    applicable = [c for c in collectors.all() if c.applies()]
+    deadlines = [c.start() for c in applicable]  # read in parallel
+    for collector, deadline in zip(applicable, deadlines, strict=True):
+        snapshot = collector.snapshot(wait_until=deadline)
         figures.sources.append(Source(collector.name, snapshot.up, snapshot.age, snapshot.error))
         data = snapshot.data
         if data is None:
