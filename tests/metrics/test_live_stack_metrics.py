@@ -1,5 +1,5 @@
-"""``/metrics`` of the production stack after real traffic: web, Celery worker and forwarder
-(three processes) count into one directory, and one scrape shows every family with exactly the
+"""``/metrics`` of the production stack after real traffic: two web processes, a Celery worker
+and the forwarder count into one directory, and one scrape shows every family with exactly the
 counts the traffic produced.
 
 Ground truth comes from elsewhere than the counters: the outbox rows and the routing table (events
@@ -22,6 +22,7 @@ import websockets
 from django.urls import resolve
 from rest_framework_simplejwt.tokens import AccessToken
 
+from bellamy.config import namespace_settings
 from bellamy.events import routes
 from bellamy.events.models import OutboxEvent, ProcessedEvent
 from bellamy.events.registry import DEAD_LETTER_TOPIC, all_topics, topic_for
@@ -37,7 +38,9 @@ QUEUES = ("scoring", "graph", "notifications", "trends", "default")
 @pytest.fixture
 def live_stack():
     # Scrape-time figures read afresh on every scrape (no caching) so the test sees them settle.
-    stack = LiveStack(extra_env={"BELLAMY_METRICS_CACHE_SECONDS": "0", "BELLAMY_METRICS_SCRAPE_TIMEOUT": "5"})
+    # Two web processes: sockets, requests and scrapes land on either; both read one directory.
+    stack = LiveStack(web_processes=2,
+                      extra_env={"BELLAMY_METRICS_CACHE_SECONDS": "0", "BELLAMY_METRICS_SCRAPE_TIMEOUT": "5"})
     try:
         stack.start()
     except RuntimeError as exc:
@@ -54,8 +57,8 @@ def labels(**pairs) -> frozenset:
 def test_a_scrape_after_real_traffic_shows_the_exact_counts(live_stack, user_factory, befriend):
     alice, bob, carol, dave = (user_factory(username=n) for n in ("alice", "bob", "carol", "dave"))
     befriend(alice, bob)
-    prefix = live_stack.env["BELLAMY_TOPIC_PREFIX"]
-    group = live_stack.env["BELLAMY_FORWARDER_GROUP"]
+    names = namespace_settings(live_stack.env["BELLAMY_NAMESPACE"])
+    prefix, group = names["BELLAMY_TOPIC_PREFIX"], names["BELLAMY_FORWARDER_GROUP"]
     ws_url = live_stack.base_url.replace("http://", "ws://") + "/ws/"
     http = httpx.Client(base_url=live_stack.base_url, timeout=30)
 
