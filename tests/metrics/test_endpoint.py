@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -147,4 +149,6 @@ def test_requests_are_counted_by_url_pattern_and_scrapes_are_not(settings, user_
 def test_single_process_mode_has_no_created_series(settings):
     settings.BELLAMY_METRICS_TOKEN, settings.BELLAMY_METRICS_ALLOW = TOKEN, []
     metrics.cache_lookup("feed_page", hit=True)
-    assert "_created" not in get(token=TOKEN).content.decode()
+    text = get(token=TOKEN).content.decode()
+    assert 'bellamy_cache_requests_total{cache="feed_page",result="hit"}' in text
+    assert not re.search(r"^\w+_created[{ ]", text, re.M)
