@@ -67,7 +67,7 @@ WRITER = textwrap.dedent("""
     import sys
     from bellamy import metrics
     n = int(sys.argv[1])
-    for route in ("api/feed/", "api/Post/users/<int:user_id>", "api/users/<int:pk>", "api/friends/", "healthz"):
+    for route in ("api/feed/", "api/Post/users/<id:user_id>", "api/users/<id:pk>", "api/friends/", "healthz"):
         for status in (200, 201, 404):
             metrics.request_finished(method="GET", route=route, status=status, seconds=0.01 * n)
     for t in ("post.created", "post.liked", "comment.created", "content_score.updated"):

@@ -162,7 +162,7 @@ def request_finished(*, method: str, route: str, status: int, seconds: float) ->
 
     Args:
         method: HTTP method, upper case.
-        route: the matched URL pattern (``api/Post/users/<int:user_id>``), never the raw path.
+        route: the matched URL pattern (``api/Post/users/<id:user_id>``), never the raw path.
         status: the response's status code.
         seconds: time spent in Django, in seconds.
     """

@@ -1,6 +1,6 @@
 """Request rate and latency by route: the first middleware, labelling by the URL *pattern*.
 
-The ``route`` label is the resolved pattern (``api/Post/users/<int:user_id>``), never the raw
+The ``route`` label is the resolved pattern (``api/Post/users/<id:user_id>``), never the raw
 path, so the number of series is bounded by the URL configuration however many ids, feeds and
 typos clients send; a path that matches nothing is ``<unmatched>``, and an unusual HTTP method
 is ``OTHER``. ``/metrics`` itself is not counted. Works under ASGI without a thread hop (it
