@@ -1,10 +1,13 @@
-"""Reading expositions in the metrics tests."""
+"""Reading expositions, and writing Kafka records and commits, in the metrics tests."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from bellamy import metrics
+from tests.conftest import KAFKA_URL
+
+KAFKA_SERVERS = KAFKA_URL.removeprefix("kafka://").split(",")
 
 
 def parse(text: str) -> dict[str, dict[frozenset, float]]:
@@ -21,3 +24,25 @@ def parse(text: str) -> dict[str, dict[frozenset, float]]:
 def value(name: str, **labels: str) -> float:
     """This process's current value of one sample (0 when it does not exist yet)."""
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def produce_and_commit(records: list[tuple[str, int, int]], *, group: str, commits: dict[tuple[str, int], int]) -> None:
+    """Write ``count`` records to each ``(topic, partition, count)`` of ``records`` (acknowledged
+    by the broker), then commit ``{(topic, partition): offset}`` for consumer group ``group``,
+    as a consumer of that group would."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.structs import OffsetAndMetadata, TopicPartition
+
+    producer = KafkaProducer(bootstrap_servers=KAFKA_SERVERS, acks="all")
+    try:
+        for topic, partition, count in records:
+            for i in range(count):
+                producer.send(topic, value=f"r{i}".encode(), partition=partition).get(timeout=10)
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=KAFKA_SERVERS, group_id=group, enable_auto_commit=False)
+    try:
+        consumer.commit({TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
+                         for (topic, partition), offset in commits.items()})
+    finally:
+        consumer.close()

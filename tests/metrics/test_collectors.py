@@ -27,11 +27,10 @@ from bellamy.metrics.collectors import (
     reset_collectors,
 )
 from bellamy.realtime.presence import reset_presence
-from tests.conftest import KAFKA_URL, SESSION_TAG, service_unavailable
-from tests.metrics.helpers import parse
+from tests.conftest import SESSION_TAG
+from tests.metrics.helpers import KAFKA_SERVERS, parse, produce_and_commit
 
 _counter = itertools.count()
-KAFKA_SERVERS = KAFKA_URL.removeprefix("kafka://").split(",")
 
 
 @pytest.fixture(autouse=True)
@@ -39,24 +38,6 @@ def _fresh_collectors():
     reset_collectors()
     yield
     reset_collectors()
-
-
-@pytest.fixture
-def broker(settings):
-    """Celery on the test Redis with a private key prefix (deleted afterwards)."""
-    prefix = f"t{SESSION_TAG}{next(_counter)}:celery:"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = settings.REDIS_URL
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": prefix}
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", exc)
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}*"))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture
@@ -117,40 +98,14 @@ def test_the_exposition_reports_a_hung_broker_as_down(broker, settings, silent_s
     assert "bellamy_celery_queue_length" not in families  # never read: nothing to serve
 
 
-@pytest.fixture
-def kafka(settings):
-    from kafka import KafkaAdminClient
-
-    try:
-        KafkaAdminClient(bootstrap_servers=KAFKA_SERVERS, request_timeout_ms=5000).close()
-    except Exception as exc:
-        service_unavailable("Kafka", exc)
-    prefix = f"m{SESSION_TAG}{next(_counter)}."
-    settings.BELLAMY_TOPIC_PREFIX = prefix
-    settings.BELLAMY_FORWARDER_GROUP = f"{prefix}forwarder"
-    settings.BELLAMY_EVENTS = {"BACKEND": "bellamy.events.backends.kafka.KafkaBus",
-                               "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix}}
-    return prefix
-
-
 def test_consumer_lag_per_partition_and_dead_letters_come_from_kafka_offsets(kafka, settings):
-    from kafka import KafkaConsumer, KafkaProducer
-    from kafka.structs import OffsetAndMetadata, TopicPartition
-
     created, liked = topic_for("post.created", prefix=kafka), topic_for("post.liked", prefix=kafka)
     dead = topic_for(DEAD_LETTER_TOPIC, prefix=kafka)
     ensure_topics(KAFKA_SERVERS, [created, liked, dead], partitions=2)
-    # given: 3 records on post.created/0, 1 on post.created/1, 2 on post.liked/0, 1 dead letter
-    producer = KafkaProducer(bootstrap_servers=KAFKA_SERVERS, acks="all")
-    for topic, partition, count in [(created, 0, 3), (created, 1, 1), (liked, 0, 2), (dead, 1, 1)]:
-        for i in range(count):
-            producer.send(topic, value=f"r{i}".encode(), partition=partition).get(timeout=10)
-    producer.close()
-    # and: the forwarder group committed post.created/0 up to offset 1, nothing else
-    group = KafkaConsumer(bootstrap_servers=KAFKA_SERVERS, group_id=settings.BELLAMY_FORWARDER_GROUP,
-                          enable_auto_commit=False)
-    group.commit({TopicPartition(created, 0): OffsetAndMetadata(1, "", -1)})
-    group.close()
+    # given: 3 records on post.created/0, 1 on post.created/1, 2 on post.liked/0, 1 dead letter;
+    # the forwarder group committed post.created/0 up to offset 1, nothing else
+    produce_and_commit([(created, 0, 3), (created, 1, 1), (liked, 0, 2), (dead, 1, 1)],
+                       group=settings.BELLAMY_FORWARDER_GROUP, commits={(created, 0): 1})
 
     # when
     collector = KafkaLagCollector(ttl=0, timeout=5)

@@ -76,3 +76,46 @@ def test_staff_see_the_live_figures(user_factory):
 def test_the_admin_index_links_the_page(user_factory):
     html = client_of(user_factory(username="ops2", is_staff=True)).get("/admin/").content.decode()
     assert f'<a href="{URL}">Live figures</a>' in html
+
+
+def lag_rows(html: str) -> list[tuple[str, ...]]:
+    """The consumer-lag table's rows as (topic, partition, end, committed, lag) strings."""
+    section = html[html.index('<section id="ops-lag">'):html.index('<section id="ops-queues">')]
+    return re.findall(r'<tr><td>([^<]+)</td><td class="bb-n">(\d+)</td><td class="bb-n">(\d+)</td>'
+                      r'<td class="bb-n">([^<]+)</td><td class="bb-n">(\d+)</td></tr>', section)
+
+
+def test_staff_see_consumer_lag_from_kafka_and_queue_depths_from_the_broker(user_factory, kafka, broker, settings):
+    from celery import Celery
+
+    from bellamy.events.backends.kafka import ensure_topics
+    from bellamy.events.registry import DEAD_LETTER_TOPIC, topic_for
+    from tests.metrics.helpers import KAFKA_SERVERS, produce_and_commit
+
+    created, liked = topic_for("post.created", prefix=kafka), topic_for("post.liked", prefix=kafka)
+    dead = topic_for(DEAD_LETTER_TOPIC, prefix=kafka)
+    ensure_topics(KAFKA_SERVERS, [created, liked, dead], partitions=2)
+    # given: the forwarder group is 2 behind on post.created/0, has never committed post.created/1
+    # (1 record) nor post.liked (2 records on partition 0); 2 records were dead-lettered
+    produce_and_commit([(created, 0, 3), (created, 1, 1), (liked, 0, 2), (dead, 0, 2)],
+                       group=settings.BELLAMY_FORWARDER_GROUP, commits={(created, 0): 1})
+    # and: 2 tasks wait in the scoring queue, 1 in notifications
+    producer = Celery("probe", broker=settings.REDIS_URL)
+    producer.conf.broker_transport_options = {"global_keyprefix": broker}
+    for queue in ("scoring", "scoring", "notifications"):
+        producer.send_task("probe.task", queue=queue)
+
+    # when
+    html = client_of(user_factory(username="ops3", is_staff=True)).get(URL).content.decode()
+
+    # then: every partition of the existing topics, largest lag first, and the total
+    assert lag_rows(html) == [(created, "0", "3", "1", "2"), (liked, "0", "2", "—", "2"),
+                              (created, "1", "1", "—", "1"), (liked, "1", "0", "—", "0")]
+    assert f"group <code>{settings.BELLAMY_FORWARDER_GROUP}</code>" in html
+    assert re.search(r'<p class="bb-big bb-bad" id="ops-lag-total">5</p>', html)
+    # and: the queues, the dead-letter topic, and both sources up
+    assert re.search(r"<td>scoring</td><td class=\"bb-n\">2</td>", html)
+    assert re.search(r"<td>notifications</td><td class=\"bb-n\">1</td>", html)
+    assert re.search(r"<td>graph</td><td class=\"bb-n\">0</td>", html)
+    assert re.search(r"<td>kept in the dead-letter topic</td><td class=\"bb-n\">2</td>", html)
+    assert re.search(r"<td>kafka</td><td>up</td>", html) and re.search(r"<td>celery</td><td>up</td>", html)
