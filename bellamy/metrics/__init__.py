@@ -10,6 +10,12 @@ place::
     metrics.push_sent("notification.created", 3)             # after a push
     metrics.pushes_offline(m["type"] for _u, m in skipped)   # recipients without a socket
     metrics.cache_lookup("feed_page", hit=True)              # a cache-aside read
+    metrics.dead_lettered("task")                            # a task that exhausted its retries
+    metrics.push_dropped(reason="queue_full")                # a frame to an online socket lost
+
+A new figure of the same kind (another outcome, reason or cache) is a new label value through
+these calls, not a new family; a new family is defined here, beside the others, with a function
+below and a line in README "Metrics".
 
 **Several processes.** The web server, every Celery worker and the forwarder are separate
 processes. With ``PROMETHEUS_MULTIPROC_DIR`` set (to a directory shared by the processes of
