@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.conftest import SESSION_TAG, service_unavailable
-from tests.metrics.helpers import KAFKA_SERVERS
+from tests.metrics.helpers import KAFKA_SERVERS, delete_kafka_names
 
 _counter = itertools.count()
 
@@ -34,8 +34,8 @@ def broker(settings):
 
 @pytest.fixture
 def kafka(settings):
-    """The Kafka bus on the test broker with a private topic prefix and forwarder group; returns
-    the prefix."""
+    """The Kafka bus on the test broker with a private topic prefix and forwarder group; yields
+    the prefix, then deletes those topics and that group."""
     from kafka import KafkaAdminClient
 
     try:
@@ -47,4 +47,5 @@ def kafka(settings):
     settings.BELLAMY_FORWARDER_GROUP = f"{prefix}forwarder"
     settings.BELLAMY_EVENTS = {"BACKEND": "bellamy.events.backends.kafka.KafkaBus",
                                "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix}}
-    return prefix
+    yield prefix
+    delete_kafka_names(prefix, settings.BELLAMY_FORWARDER_GROUP)

@@ -46,3 +46,27 @@ def produce_and_commit(records: list[tuple[str, int, int]], *, group: str, commi
                          for (topic, partition), offset in commits.items()})
     finally:
         consumer.close()
+
+
+def delete_kafka_names(prefix: str, group: str | None = None) -> None:
+    """Delete the topics under ``prefix`` and consumer group ``group``: a broker shared by many
+    test runs keeps open files for every partition, and runs out of them if nobody cleans up.
+    Best effort (a broker that is gone has nothing to clean)."""
+    from kafka import KafkaAdminClient
+
+    if not prefix:  # every topic of the broker would match
+        raise ValueError("delete_kafka_names needs a non-empty topic prefix")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=KAFKA_SERVERS, request_timeout_ms=10000)
+    except Exception:  # noqa: BLE001 — nothing reachable to clean
+        return
+    try:
+        ours = [topic for topic in admin.list_topics() if topic.startswith(prefix)]
+        if ours:
+            admin.delete_topics(ours, raise_errors=False)
+        if group:
+            admin.delete_groups([group])
+    except Exception:  # noqa: BLE001, S110 — cleanup must not fail the test that used them
+        pass
+    finally:
+        admin.close()

@@ -28,7 +28,7 @@ from bellamy.events.models import OutboxEvent, ProcessedEvent
 from bellamy.events.registry import DEAD_LETTER_TOPIC, all_topics, topic_for
 from tests.conftest import service_unavailable
 from tests.live_stack import LiveStack
-from tests.metrics.helpers import parse
+from tests.metrics.helpers import delete_kafka_names, parse
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +48,8 @@ def live_stack():
         service_unavailable("the production stack", exc)
     yield stack
     stack.stop()
+    names = namespace_settings(stack.env["BELLAMY_NAMESPACE"])
+    delete_kafka_names(names["BELLAMY_TOPIC_PREFIX"], names["BELLAMY_FORWARDER_GROUP"])
 
 
 def labels(**pairs) -> frozenset:
