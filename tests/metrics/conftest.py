@@ -44,8 +44,8 @@ def kafka(settings):
         service_unavailable("Kafka", exc)
     prefix = f"m{SESSION_TAG}{next(_counter)}."
     settings.BELLAMY_TOPIC_PREFIX = prefix
-    settings.BELLAMY_FORWARDER_GROUP = f"{prefix}forwarder"
+    settings.BELLAMY_FORWARDER_GROUP = group = f"{prefix}forwarder"
     settings.BELLAMY_EVENTS = {"BACKEND": "bellamy.events.backends.kafka.KafkaBus",
                                "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix}}
     yield prefix
-    delete_kafka_names(prefix, settings.BELLAMY_FORWARDER_GROUP)
+    delete_kafka_names(prefix, group)

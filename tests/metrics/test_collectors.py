@@ -127,6 +127,23 @@ def test_consumer_lag_per_partition_and_dead_letters_come_from_kafka_offsets(kaf
     assert len(all_topics(prefix=kafka)) == 13  # the other topics do not exist: nothing reported for them
 
 
+def test_a_group_that_never_committed_lags_by_every_kept_message(kafka, settings):
+    created = topic_for("post.created", prefix=kafka)
+    ensure_topics(KAFKA_SERVERS, [created], partitions=2)
+    # given: records on both partitions, committed by another group only (a new deployment's
+    # forwarder group has never committed)
+    produce_and_commit([(created, 0, 2), (created, 1, 3)], group=settings.BELLAMY_FORWARDER_GROUP,
+                       commits={(created, 0): 2})
+    settings.BELLAMY_FORWARDER_GROUP = f"{kafka}fresh"  # never used: nothing to clean
+    # then: it starts at the earliest kept message, so every record is lag; nothing is committed
+    snapshot = KafkaLagCollector(ttl=0, timeout=5).snapshot()
+    assert snapshot.up, snapshot.error
+    assert snapshot.data == {"group": f"{kafka}fresh", "dead_letters": {},
+                             "partitions": [(created, 0, 2, None, 0), (created, 1, 3, None, 0)]}
+    assert [KafkaLagCollector.lag(end, committed, beginning)
+            for _t, _p, end, committed, beginning in snapshot.data["partitions"]] == [2, 3]
+
+
 def test_kafka_down_marks_the_collector_down_without_blocking(kafka, settings):
     settings.BELLAMY_EVENTS = {"BACKEND": "bellamy.events.backends.kafka.KafkaBus",
                                "OPTIONS": {"bootstrap_servers": ["127.0.0.1:1"], "topic_prefix": kafka}}
