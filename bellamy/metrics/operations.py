@@ -83,13 +83,27 @@ def operations_figures() -> Figures:
     return figures
 
 
+#: Bounds of ``?refresh=`` (seconds): often enough to watch a backlog drain, never a reload loop
+#: that would itself load the services.
+REFRESH_MIN, REFRESH_MAX = 5, 300
+
+
 def operations_view(request):
     """Render the figures (wrapped in ``admin.site.admin_view``: active staff only, others are
-    sent to the admin login)."""
-    context = {
-        **admin.site.each_context(request),
-        "title": "Operations",
-        "figures": operations_figures(),
-        "read_at": timezone.now(),
-    }
+    sent to the admin login).
+
+    Query: ``refresh`` — reload the page every that many seconds (whole seconds,
+    ``REFRESH_MIN``–``REFRESH_MAX``); anything else is answered 400 with the reason and no
+    figures.
+    """
+    context = {**admin.site.each_context(request), "title": "Operations", "refresh_choices": (10, 30, 60)}
+    raw = request.GET.get("refresh")
+    refresh = None
+    if raw is not None:
+        refresh = int(raw) if raw.isdigit() else None
+        if refresh is None or not REFRESH_MIN <= refresh <= REFRESH_MAX:
+            context["error"] = (f"refresh must be a whole number of seconds from {REFRESH_MIN} to {REFRESH_MAX} "
+                                f"(got {raw[:20]!r}).")
+            return TemplateResponse(request, "admin/operations.html", context, status=400)
+    context.update(figures=operations_figures(), read_at=timezone.now(), refresh=refresh)
     return TemplateResponse(request, "admin/operations.html", context)

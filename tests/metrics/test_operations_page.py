@@ -119,3 +119,31 @@ def test_staff_see_consumer_lag_from_kafka_and_queue_depths_from_the_broker(user
     assert re.search(r"<td>graph</td><td class=\"bb-n\">0</td>", html)
     assert re.search(r"<td>kept in the dead-letter topic</td><td class=\"bb-n\">2</td>", html)
     assert re.search(r"<td>kafka</td><td>up</td>", html) and re.search(r"<td>celery</td><td>up</td>", html)
+
+
+def test_the_page_reloads_itself_when_asked(user_factory):
+    client = client_of(user_factory(username="ops4", is_staff=True))
+    plain = client.get(URL).content.decode()
+    assert 'http-equiv="refresh"' not in plain
+    assert re.findall(r'<a href="\?refresh=(\d+)">', plain) == ["10", "30", "60"]
+    response = client.get(URL, {"refresh": "30"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<meta http-equiv="refresh" content="30">' in html
+    assert '<span id="ops-refresh">Reloading every 30 s</span>' in html
+    assert 'id="ops-sockets-open"' in html  # the figures are there too
+
+
+@pytest.mark.parametrize("bad", ["0", "4", "301", "-10", "ten", "1.5", ""])
+def test_a_bad_refresh_is_refused_with_the_reason(user_factory, bad):
+    response = client_of(user_factory(username="ops5", is_staff=True)).get(URL, {"refresh": bad})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert (f'<p class="errornote" id="ops-error">refresh must be a whole number of seconds from 5 to 300 '
+            f"(got &#x27;{bad}&#x27;).</p>") in html
+    assert 'http-equiv="refresh"' not in html and "Consumer lag" not in html
+
+
+def test_members_cannot_use_refresh_to_reach_the_page(user_factory):
+    response = client_of(user_factory(username="member2")).get(URL, {"refresh": "10"})
+    assert (response.status_code, response["Location"]) == (302, "/admin/login/?next=/admin/operations/%3Frefresh%3D10")
