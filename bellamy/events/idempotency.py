@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.celery import app
 from bellamy.events.delivery import keep_visible
 from bellamy.events.envelope import Envelope
@@ -223,6 +224,8 @@ class _Execution:
                     delay = self.policy.delay(attempts)
                     logger.warning("%s: attempt %d on %d event(s) failed (%s, %s: %s); retrying in %.1f s",
                                    self.task_name, attempts, len(envelopes), kind.value, type(exc).__name__, exc, delay)
+                    # In place, not task.retry(): Celery's task_retry signal does not see it.
+                    metrics.task_retried(queue=self.queue, task=self.task_name)
                     self.sleep(delay)
                     continue
                 if self._dead_letter([e.to_dict() for e in envelopes], exc, attempts, first_failed_at):
@@ -243,6 +246,7 @@ class _Execution:
             logger.exception("%s: could not store the dead letter of %d event(s); the batch is kept",
                              self.task_name, len(payload) if isinstance(payload, list) else 1)
             return False
+        metrics.dead_lettered("task")
         return True
 
 

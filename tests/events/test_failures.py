@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.events.envelope import Envelope
 from bellamy.events.failures import Failure, RetryPolicy, classify
 from bellamy.events.idempotency import execute
@@ -198,9 +199,18 @@ def test_a_transient_error_past_the_budget_dead_letters_the_batch():
     def down(envelopes):
         redis.Redis(port=port, socket_connect_timeout=1).ping()
 
+    def counted(name, **labels):
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    retries = counted("bellamy_celery_task_retries_total", queue="notifications", task="t.down")
+    dead = counted("bellamy_dead_letters_total", source="task")
     batch = [env(1), env(2)]
     execute("t.down", batch, down, queue="notifications", policy=FAST)
     letter = DeadLetter.objects.get()
+    # (each retry in place and the dead letter are counted in /metrics)
+    assert counted("bellamy_celery_task_retries_total", queue="notifications", task="t.down") - retries == (
+        letter.attempts - 1)
+    assert counted("bellamy_dead_letters_total", source="task") - dead == 1
     # the whole batch (a transient error is not the events' fault: no splitting), after retries
     assert (letter.payload, letter.event_count, letter.queue) == ([e.to_dict() for e in batch], 2, "notifications")
     assert letter.reason.startswith("ConnectionError: Error ")
