@@ -156,6 +156,11 @@ BELLAMY_OUTBOX_RETENTION_HOURS = env.int("BELLAMY_OUTBOX_RETENTION_HOURS", defau
 #: Largest encoded envelope ``publish()`` accepts, in bytes (Kafka's default message limit is 1 MiB).
 BELLAMY_EVENT_MAX_BYTES = env.int("BELLAMY_EVENT_MAX_BYTES", default=256 * 1024)
 BELLAMY_FORWARDER_GROUP = env.str("BELLAMY_FORWARDER_GROUP", default="bellamy-forwarder")
+#: Most records the forwarder hands on as one batch (one task per route per batch).
+BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=500)
+#: Once a poll returned records, milliseconds the forwarder keeps polling to fill the batch
+#: (the added latency of a quiet system).
+BELLAMY_FORWARDER_BATCH_WAIT_MS = env.int("BELLAMY_FORWARDER_BATCH_WAIT_MS", default=20)
 
 # --- Stores (BELLAMY_NOTIFICATIONS_URL, BELLAMY_GRAPH_URL) -----------------------------------
 BELLAMY_NOTIFICATIONS = config.notifications_backend(

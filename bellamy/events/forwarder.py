@@ -1,17 +1,32 @@
-"""The forwarder: Kafka → ``dispatch()`` → Celery (``manage.py run_event_forwarder``).
+"""The forwarder: Kafka → ``dispatch_batch()`` → Celery (``manage.py run_event_forwarder``).
 
-Like Sentry's Kafka consumers that only enqueue Celery tasks: it reads every registered
-topic in consumer group ``bellamy-forwarder`` with auto-commit off, hands each decoded
-envelope to :func:`~bellamy.events.dispatch.dispatch`, and commits a partition's offset only
-after every record before it was enqueued (at-least-once; tasks are idempotent). Records
-that are not valid envelopes, or whose type does not match a registered topic, are copied
-to the dead-letter topic with the reason in a header and skipped, so they never block a
-partition. If the task broker is down, the partition is rewound to the first record not
-enqueued and retried after a pause.
+Like Sentry's Kafka consumers that only enqueue Celery tasks: it reads every registered topic in
+consumer group ``bellamy-forwarder`` with auto-commit off, a **batch** per poll, and hands the
+batch to :func:`~bellamy.events.dispatch.dispatch_batch`, which enqueues one task per route with
+that route's envelopes (ARCHITECTURE.md §11). Offsets are committed only after the whole batch
+was enqueued (at-least-once; tasks are idempotent).
+
+Batches are bounded in size (``batch_size`` records, ``BELLAMY_FORWARDER_BATCH_SIZE``) and in
+wait: once a poll returned records, the forwarder keeps polling for at most ``batch_wait_ms``
+(``BELLAMY_FORWARDER_BATCH_WAIT_MS``) to fill the batch, so a busy system gets large batches and a
+quiet one still reacts within tens of milliseconds.
+
+Order. Records of one partition (one event type, one key) keep their offset order in the batch
+and so in each route's list; the partitions of a batch are merged by ``occurred_at``, which puts
+causally related events of one key on different topics (``post.created`` then ``post.deleted``)
+in publication order *within* a batch. Batches are enqueued one after the other, so a route's
+queue holds its events in order; a worker that needs per-key order across batches consumes its
+queue serially (see ``bellamy/events/routes.py``).
+
+Records that are not valid envelopes, or whose type does not match their topic, are copied to
+the dead-letter topic with the reason in a header and skipped, so they never block a partition.
+If the task broker is down, the batch is kept, the partitions are paused (the consumer stays in
+its group), and the dispatch is retried with back-off until it succeeds.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from dataclasses import dataclass
@@ -22,7 +37,7 @@ from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from bellamy.events.backends.kafka import ensure_topics
-from bellamy.events.dispatch import dispatch
+from bellamy.events.dispatch import dispatch_batch
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EnvelopeDecodeError
 from bellamy.events.registry import DEAD_LETTER_TOPIC, all_topics, topic_for, type_of_topic
@@ -32,11 +47,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ForwarderStats:
-    """Counts since start: polls made, records dispatched, dead-lettered, commits, failed commits,
-    and dispatch failures (records rewound to retry)."""
+    """Counts since start: polls made, batches handled, envelopes dispatched, tasks enqueued,
+    records dead-lettered, commits, failed commits (rebalances), and failed dispatch attempts
+    (the batch was retried)."""
 
     polls: int = 0
+    batches: int = 0
     dispatched: int = 0
+    tasks: int = 0
     dead_lettered: int = 0
     commits: int = 0
     commit_failures: int = 0
@@ -49,10 +67,16 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked):
         logger.info("forwarder: partitions revoked: %s", sorted(map(tuple, revoked)))
+        self.forwarder.assigned -= set(revoked)
 
     def on_partitions_assigned(self, assigned):
         logger.info("forwarder: partitions assigned: %s", sorted(map(tuple, assigned)))
         self.forwarder.assigned = set(assigned)
+
+
+def _occurred_at(envelope: Envelope) -> str:
+    # RFC 3339 UTC with microseconds ("…T12:00:00.000001Z"): string order is time order.
+    return envelope.occurred_at
 
 
 class Forwarder:
@@ -63,20 +87,28 @@ class Forwarder:
         group_id: consumer group (``settings.BELLAMY_FORWARDER_GROUP``).
         topic_prefix: the prefix of every topic (``settings.BELLAMY_TOPIC_PREFIX``).
         session_timeout_ms: group session timeout; short (10 s) so rebalances are quick.
-        max_poll_records: records per poll (per batch).
-        poll_timeout_ms: how long one poll waits for records.
+        batch_size: most records in one batch (one task per route per batch).
+        batch_wait_ms: once records arrived, how long to keep polling to fill the batch.
+        poll_timeout_ms: how long one poll waits for the first record.
         liveness_file: touched after every poll; a probe checks its age.
-        retry_pause: seconds to wait after a dispatch failure before retrying.
+        retry_pause: seconds to wait after the first dispatch failure (doubling up to
+            ``max_retry_pause``) before retrying the batch.
+        max_retry_pause: the longest pause between dispatch retries, in seconds.
     """
 
     def __init__(self, *, bootstrap_servers: list[str], group_id: str, topic_prefix: str,
-                 session_timeout_ms: int = 10000, max_poll_records: int = 500,
+                 session_timeout_ms: int = 10000, batch_size: int = 500, batch_wait_ms: int = 20,
                  poll_timeout_ms: int = 500, liveness_file: str | Path | None = None,
-                 retry_pause: float = 1.0):
+                 retry_pause: float = 0.5, max_retry_pause: float = 5.0):
+        if batch_size < 1 or batch_wait_ms < 0:
+            raise ValueError("batch_size must be >= 1 and batch_wait_ms >= 0")
         self.topic_prefix = topic_prefix
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait_ms / 1000
         self.poll_timeout_ms = poll_timeout_ms
         self.liveness_file = Path(liveness_file) if liveness_file else None
         self.retry_pause = retry_pause
+        self.max_retry_pause = max_retry_pause
         self.dead_letter_topic = topic_for(DEAD_LETTER_TOPIC, prefix=topic_prefix)
         self.stats = ForwarderStats()
         self.assigned: set[TopicPartition] = set()
@@ -89,7 +121,7 @@ class Forwarder:
             auto_offset_reset="earliest",
             session_timeout_ms=session_timeout_ms,
             heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
-            max_poll_records=max_poll_records,
+            max_poll_records=batch_size,
             # Notice new topics/partitions within seconds (the default is 5 minutes), so a
             # group that formed before a topic's metadata spread rebalances promptly.
             metadata_max_age_ms=5000,
@@ -123,7 +155,7 @@ class Forwarder:
         """Poll, dispatch and commit until stopped.
 
         Args:
-            max_polls: return after this many polls (tests).
+            max_polls: return after this many batches polled (tests).
             run_for: return after this many seconds.
             until_idle_polls: return after this many consecutive empty polls (drains a backlog).
         Returns:
@@ -137,7 +169,7 @@ class Forwarder:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms)
+                batch = self._poll_batch()
                 self.stats.polls += 1
                 self._touch_liveness()
                 if not batch:
@@ -151,25 +183,87 @@ class Forwarder:
             self.close()
         return self.stats
 
-    def _handle_batch(self, batch: dict) -> None:
-        done: dict[TopicPartition, int] = {}
-        failed = False
-        for tp, records in batch.items():
-            for record in records:
-                try:
-                    self._handle_record(record)
-                except Exception:  # the task broker is unreachable: retry from this record
-                    logger.exception("forwarder: dispatch failed at %s:%s@%s", tp.topic, tp.partition, record.offset)
-                    self.stats.dispatch_failures += 1
-                    self.consumer.seek(tp, record.offset)
-                    failed = True
-                    break
-                done[tp] = record.offset + 1
-        self._commit(done)
-        if failed:
-            time.sleep(self.retry_pause)
+    def _poll_batch(self) -> dict[TopicPartition, list]:
+        """One batch: wait up to ``poll_timeout_ms`` for records, then keep polling for at most
+        ``batch_wait`` seconds while the batch has fewer than ``batch_size`` records."""
+        batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.batch_size)
+        count = sum(len(records) for records in batch.values())
+        if not count or self.batch_wait <= 0:
+            return batch
+        deadline = time.monotonic() + self.batch_wait
+        while count < self.batch_size:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                break
+            more = self.consumer.poll(timeout_ms=remaining_ms, max_records=self.batch_size - count)
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
 
-    def _handle_record(self, record) -> None:
+    def _handle_batch(self, batch: dict[TopicPartition, list]) -> None:
+        """Decode (dead-lettering what is not an envelope), dispatch as one batch, commit."""
+        partitions: list[list[Envelope]] = []
+        offsets: dict[TopicPartition, int] = {}
+        for tp, records in batch.items():
+            envelopes = [e for e in (self._decode(record) for record in records) if e is not None]
+            if envelopes:
+                partitions.append(envelopes)
+            offsets[tp] = records[-1].offset + 1
+        # Each partition's records stay in offset order; partitions interleave by event time.
+        envelopes = list(heapq.merge(*partitions, key=_occurred_at))
+        if envelopes and not self._dispatch(envelopes):
+            return  # stopping before the broker came back: nothing committed, re-read later
+        self.stats.batches += 1
+        self._commit(offsets)
+
+    def _dispatch(self, envelopes: list[Envelope]) -> bool:
+        """``dispatch_batch(envelopes)``, retried with back-off while the task broker is down.
+
+        The partitions are paused meanwhile and ``poll`` keeps the consumer in its group without
+        fetching. Returns False only when asked to stop before the dispatch succeeded.
+        """
+        pause = self.retry_pause
+        paused: set[TopicPartition] = set()
+        try:
+            while True:
+                try:
+                    self.stats.tasks += dispatch_batch(envelopes)
+                except Exception:  # the task broker is unreachable: keep the batch and retry
+                    self.stats.dispatch_failures += 1
+                    logger.exception("forwarder: dispatch of a batch of %d failed; retrying in %.1f s",
+                                     len(envelopes), pause)
+                else:
+                    self.stats.dispatched += len(envelopes)
+                    return True
+                if not paused:
+                    paused = set(self.consumer.assignment())
+                    self.consumer.pause(*paused)
+                if self._sleep(pause):
+                    return False
+                pause = min(pause * 2, self.max_retry_pause)
+                self._keep_membership()
+        finally:
+            if paused:
+                self.consumer.resume(*(paused & set(self.consumer.assignment())))
+
+    def _keep_membership(self) -> None:
+        """Poll without fetching paused partitions (keeps ``max_poll_interval_ms`` satisfied);
+        records of partitions assigned meanwhile are rewound, to be read after the batch."""
+        unexpected = self.consumer.poll(timeout_ms=0)
+        for tp, records in unexpected.items():
+            self.consumer.seek(tp, records[0].offset)
+        self._touch_liveness()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking early on :meth:`stop`; True when stopping."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        return self._stopping
+
+    def _decode(self, record) -> Envelope | None:
+        """The record's envelope, or None after copying it to the dead-letter topic."""
         topic_type = type_of_topic(record.topic, prefix=self.topic_prefix)
         try:
             envelope = Envelope.decode(record.value)
@@ -179,9 +273,8 @@ class Forwarder:
                 )
         except EnvelopeDecodeError as exc:
             self._dead_letter(record, str(exc))
-            return
-        dispatch(envelope)
-        self.stats.dispatched += 1
+            return None
+        return envelope
 
     def _dead_letter(self, record, reason: str) -> None:
         """Copy ``record`` to the dead-letter topic (waiting for the ack) with its origin and reason."""

@@ -5,6 +5,25 @@ tasks are named by their registered Celery names, never imported, so ``bellamy.e
 imports no domain app. Each worker serves one queue: ``scoring``, ``graph``,
 ``notifications``, ``trends`` or ``default``. One block per worker below; ``ROUTES`` merges
 them in that order.
+
+Batches (ARCHITECTURE.md §11): ``dispatch_batch`` groups a batch of envelopes by route and
+enqueues **one** task per route whose argument is the list of that route's envelopes; a task
+registered with :func:`bellamy.events.idempotency.batch_task` handles the list as one unit.
+
+Order guarantee. Events of one type and one key are on one Kafka partition, and reach a route's
+handler in publication order *within* a batch (the list's order). Across batches, a route's
+tasks are enqueued in batch order on its queue, so order holds across batches only where the
+queue is consumed serially: one worker process with ``--concurrency 1``. Events of *different* types (different topics)
+are ordered within a batch by ``occurred_at``, but not across batches. Hence:
+
+* ``graph`` applies state changes from the events (friend edge added/removed, weight +/-): run
+  its queue serially. Where the outcome depends on the order of two *types* (accepted then
+  removed), the handler must converge on the state in PostgreSQL rather than trust arrival order.
+* ``scoring``, ``trends`` and cache invalidation recompute from the database: any order gives the
+  same result, so their queues can be served by several processes.
+* ``notifications`` stores per-event rows keyed by event and recipient and deletes by post: serial
+  by default; a ``post.deleted`` overtaking its ``post.created`` must be caught by the handler
+  checking that the post still exists.
 """
 
 from __future__ import annotations

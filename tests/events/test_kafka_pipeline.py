@@ -10,6 +10,7 @@ from bellamy.events.envelope import Envelope
 from bellamy.events.models import OutboxEvent
 from bellamy.events.registry import DEAD_LETTER_TOPIC, topic_for
 from bellamy.events.services import publish
+from tests.events import recorder
 from tests.events.conftest import KAFKA_SERVERS, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -103,6 +104,9 @@ def test_two_forwarders_in_one_group_share_partitions_without_loss_or_duplicates
     # Given two forwarders in one consumer group,
     group = f"{kafka_bus}shared"
     first, second = start_forwarder(group), start_forwarder(group)
+    # once the group has settled with a share for each,
+    assert wait_until(lambda: first.forwarder.assigned and second.forwarder.assigned
+                      and not first.forwarder.assigned & second.forwarder.assigned, timeout=60)
     # when 120 events over 12 keys are committed,
     ids = []
     for n in range(120):
@@ -144,3 +148,36 @@ def test_background_relay_sends_committed_events_off_the_request_path(handled, s
     forwarder.stop()
     assert sorted(h[0] for h in handled) == sorted(ids)
     assert wait_until(lambda: OutboxEvent.objects.filter(sent_at__isnull=True).count() == 0)
+
+
+def test_forwarder_hands_each_route_one_task_per_batch_on_the_real_brokers(batches, start_forwarder, celery_broker):
+    # Given 100 committed events of two types over ten keys (post.created goes to the batch
+    # recorder on queue default and the per-event recorder on queue graph; post.liked to the
+    # batch recorder only), and Celery on the real Redis broker (tasks are enqueued, not run),
+    with transaction.atomic():
+        published = [
+            publish("post.created", key=n % 7, data={"n": n}) if n % 10 < 7
+            else publish("post.liked", key="abc"[n % 3], data={"n": n})
+            for n in range(100)
+        ]
+    # when a forwarder with batches of at most 40 records reads them,
+    forwarder = start_forwarder(batch_size=40, batch_wait_ms=3000)
+    assert wait_until(lambda: forwarder.forwarder.stats.dispatched == 100, timeout=60)
+    stats = forwarder.stop()
+    # then it made three batches (40, 40, 20) and enqueued one task per route per batch:
+    default, graph = celery_broker.messages("default"), celery_broker.messages("graph")
+    assert (stats.batches, stats.dispatched, stats.commit_failures) == (3, 100, 0)
+    assert [(name, len(batch)) for name, batch in default] == [(recorder.BATCH_TASK_NAME, 40),
+                                                               (recorder.BATCH_TASK_NAME, 40),
+                                                               (recorder.BATCH_TASK_NAME, 20)]
+    # the graph route got, per batch, exactly that batch's post.created envelopes, in the same order,
+    per_batch_created = [[e for e in batch if e["type"] == "post.created"] for _name, batch in default]
+    assert [batch for _name, batch in graph] == [b for b in per_batch_created if b]
+    assert {name for name, _batch in graph} == {recorder.TASK_NAME}
+    assert stats.tasks == len(default) + len(graph)
+    # every event was enqueued once, and the events of each key are in publication order.
+    delivered = [e for _name, batch in default for e in batch]
+    assert sorted(e["id"] for e in delivered) == sorted(e.id for e in published)
+    for key in {e.key for e in published}:
+        assert [e["id"] for e in delivered if e["key"] == key] == [e.id for e in published if e.key == key]
+    assert delivered[0] == published[[e.id for e in published].index(delivered[0]["id"])].to_dict()

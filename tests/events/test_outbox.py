@@ -61,15 +61,20 @@ def test_failed_dispatch_stays_unsent_and_the_sweep_sends_it_in_key_order(handle
     # Given a task broker that fails, when three events of one key are published,
     from bellamy.events.backends import inprocess
 
-    real_dispatch = inprocess.dispatch
-    monkeypatch.setattr(inprocess, "dispatch", lambda envelope: (_ for _ in ()).throw(ConnectionError("broker down")))
+    def broker_down(*args):
+        raise ConnectionError("broker down")
+
+    real = inprocess.dispatch_batch, inprocess.dispatch
+    monkeypatch.setattr(inprocess, "dispatch_batch", broker_down)
+    monkeypatch.setattr(inprocess, "dispatch", broker_down)
     ids = [publish("post.liked", key="k", data={"n": n}).id for n in range(3)]
     # then they all stay in the outbox with the error recorded,
     assert list(OutboxEvent.objects.values_list("sent_at", "attempts", "last_error")) == [
         (None, 1, "ConnectionError: broker down"), (None, 0, ""), (None, 0, ""),
     ]
     # and when the broker is back, the sweep sends all three, oldest first.
-    monkeypatch.setattr(inprocess, "dispatch", real_dispatch)
+    monkeypatch.setattr(inprocess, "dispatch_batch", real[0])
+    monkeypatch.setattr(inprocess, "dispatch", real[1])
     result = relay_all_pending()
     assert (result.sent, result.failed) == (3, 0)
     assert [h[0] for h in handled] == ids

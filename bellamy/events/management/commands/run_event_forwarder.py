@@ -10,8 +10,9 @@ from bellamy.events.forwarder import Forwarder
 
 class Command(BaseCommand):
     help = (
-        "Consume every event topic in consumer group BELLAMY_FORWARDER_GROUP and enqueue the "
-        "routed Celery tasks; commits offsets after each batch. Stops cleanly on SIGTERM/SIGINT."
+        "Consume every event topic in consumer group BELLAMY_FORWARDER_GROUP a batch at a time and "
+        "enqueue one Celery task per route per batch; commits offsets after each batch. "
+        "Stops cleanly on SIGTERM/SIGINT."
     )
 
     def add_arguments(self, parser):
@@ -20,10 +21,20 @@ class Command(BaseCommand):
         parser.add_argument("--until-idle", type=int, default=None, metavar="N",
                             help="Stop after N consecutive empty polls (drain the backlog).")
         parser.add_argument("--group", default=None, help="Consumer group (default BELLAMY_FORWARDER_GROUP).")
+        parser.add_argument("--batch-size", type=int, default=None,
+                            help="Most records per batch (default BELLAMY_FORWARDER_BATCH_SIZE).")
+        parser.add_argument("--batch-wait-ms", type=int, default=None,
+                            help="Milliseconds to fill a batch once records arrived "
+                                 "(default BELLAMY_FORWARDER_BATCH_WAIT_MS).")
         parser.add_argument("--liveness-file", default=str(settings.BASE_DIR / ".data" / "forwarder.alive"),
                             help="File touched after every poll.")
 
-    def handle(self, *args, max_polls, run_for, until_idle, group, liveness_file, **options):
+    def handle(self, *args, max_polls, run_for, until_idle, group, liveness_file, batch_size, batch_wait_ms,
+               **options):
+        if batch_size is not None and batch_size < 1:
+            raise CommandError("--batch-size must be >= 1")
+        if batch_wait_ms is not None and batch_wait_ms < 0:
+            raise CommandError("--batch-wait-ms must be >= 0")
         spec = settings.BELLAMY_EVENTS
         if not spec["BACKEND"].endswith("KafkaBus"):
             raise CommandError("BELLAMY_EVENTS_URL is not a kafka:// URL; the in-process bus needs no forwarder")
@@ -31,6 +42,8 @@ class Command(BaseCommand):
             bootstrap_servers=spec["OPTIONS"]["bootstrap_servers"],
             group_id=group or settings.BELLAMY_FORWARDER_GROUP,
             topic_prefix=spec["OPTIONS"].get("topic_prefix", ""),
+            batch_size=batch_size or settings.BELLAMY_FORWARDER_BATCH_SIZE,
+            batch_wait_ms=settings.BELLAMY_FORWARDER_BATCH_WAIT_MS if batch_wait_ms is None else batch_wait_ms,
             liveness_file=liveness_file,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -38,7 +51,8 @@ class Command(BaseCommand):
         self.stdout.write(f"forwarder: consuming in group {forwarder.consumer.config['group_id']}")
         stats = forwarder.run(max_polls=max_polls, run_for=run_for, until_idle_polls=until_idle)
         self.stdout.write(
-            f"forwarder: stopped after {stats.polls} polls; dispatched {stats.dispatched}, "
+            f"forwarder: stopped after {stats.polls} polls; dispatched {stats.dispatched} events "
+            f"in {stats.batches} batches as {stats.tasks} tasks, "
             f"dead-lettered {stats.dead_lettered}, commits {stats.commits} "
             f"({stats.commit_failures} skipped during rebalances), dispatch failures {stats.dispatch_failures}"
         )
