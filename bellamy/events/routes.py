@@ -49,14 +49,16 @@ SCORING_ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 # --- graph worker (relationship weights, suggestions) -----------------------------------------
+# One task per batch, so the events of a batch keep their order across types.
+_GRAPH = Route("graph.apply_events_task", "graph")
 GRAPH_ROUTES: dict[str, tuple[Route, ...]] = {
-    "friendship.accepted": (Route("graph.add_friendship_task", "graph"),),
-    "friendship.removed": (Route("graph.remove_friendship_task", "graph"),),
-    "user.blocked": (Route("graph.block_task", "graph"),),
-    "post.liked": (Route("graph.like_task", "graph"),),
-    "post.unliked": (Route("graph.unlike_task", "graph"),),
-    "comment.created": (Route("graph.comment_task", "graph"),),
-    "post.created": (Route("graph.post_mentions_task", "graph"),),
+    "friendship.accepted": (_GRAPH,),
+    "friendship.removed": (_GRAPH,),
+    "user.blocked": (_GRAPH,),
+    "post.liked": (_GRAPH,),
+    "post.unliked": (_GRAPH,),
+    "comment.created": (_GRAPH,),
+    "post.created": (_GRAPH,),
 }
 
 # --- notification worker (notification store + pushes) ----------------------------------------
