@@ -39,13 +39,15 @@ class Route(NamedTuple):
 
 
 # --- scoring worker (feed.ContentScore) -------------------------------------------------------
+# One task per batch: every type means "rescore these posts".
+_RESCORE = Route("feed.rescore_posts_task", "scoring")
 SCORING_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (Route("feed.post_created_task", "scoring"),),
-    "post.liked": (Route("feed.post_liked_task", "scoring"),),
-    "post.unliked": (Route("feed.post_unliked_task", "scoring"),),
-    "comment.created": (Route("feed.comment_created_task", "scoring"),),
-    "post.deleted": (Route("feed.post_deleted_task", "scoring"),),
-    "post.moderated": (Route("feed.post_moderated_task", "scoring"),),
+    "post.created": (_RESCORE,),
+    "post.liked": (_RESCORE,),
+    "post.unliked": (_RESCORE,),
+    "comment.created": (_RESCORE,),
+    "post.deleted": (_RESCORE,),
+    "post.moderated": (_RESCORE,),
 }
 
 # --- graph worker (relationship weights, suggestions) -----------------------------------------

@@ -226,3 +226,60 @@ def test_expired_ranked_cursor_is_a_400_with_its_code(viewer, client_for):
 
 def test_anonymous_feed_is_401(api_client):
     assert api_client.get("/api/feed/").status_code == 401
+
+
+# --- invalidation in batches ------------------------------------------------------------------
+def _redis_round_trips(monkeypatch) -> list[str]:
+    """Count the Redis round trips made from now on (pass-through: commands and pipelines)."""
+    import redis
+
+    seen: list[str] = []
+    command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def counted_command(self, *args, **kwargs):
+        seen.append(str(args[0]))
+        return command(self, *args, **kwargs)
+
+    def counted_pipeline(self, *args, **kwargs):
+        seen.append("pipeline")
+        return pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted_pipeline)
+    return seen
+
+
+def test_a_batch_bumps_every_affected_feed_in_one_round_trip(user_factory, befriend, monkeypatch):
+    from bellamy.events.envelope import Envelope
+    from feed.invalidation import feed_invalidate_for_events
+
+    # given 52 authors with 3 friends each (one friend shared by all), and a stranger
+    shared = user_factory(username="shared")
+    authors = [user_factory(username=f"author{n}") for n in range(52)]
+    friends = {}
+    for n, author in enumerate(authors):
+        friends[author.pk] = [shared, *(user_factory(username=f"f{n}_{m}") for m in range(2))]
+        for friend in friends[author.pk]:
+            befriend(author, friend)
+    stranger = user_factory(username="stranger")
+
+    def created(author):
+        return Envelope(type="post.created", key=str(author.pk), data={"post_id": 1, "author_id": author.pk})
+
+    def run(batch) -> tuple[int, int, list[int]]:
+        seen = _redis_round_trips(monkeypatch)
+        with CaptureQueriesContext(connection) as captured:
+            bumped = feed_invalidate_for_events(events=batch)
+        monkeypatch.undo()
+        return len(captured), len(seen), bumped
+
+    before = {u: feed_version(u) for u in (shared.pk, stranger.pk, authors[0].pk, authors[-1].pk)}
+    small = run([created(a) for a in authors[:2]])
+    large = run([created(a) for a in authors[2:]]
+                + [Envelope(type="user.blocked", key="x", data={"blocker_id": stranger.pk, "blocked_id": shared.pk})])
+    # then: one query (the friends of every author) and the same Redis round trips for 2 or 50
+    # events — one set_many for the versions, one pipeline for the push marks, one presence read
+    assert (small[0], small[1]) == (large[0], large[1]) == (1, 3)
+    assert small[2] == sorted({a.pk for a in authors[:2]} | {f.pk for a in authors[:2] for f in friends[a.pk]})
+    assert stranger.pk in large[2] and shared.pk in large[2]
+    assert all(feed_version(u) != version for u, version in before.items())
