@@ -75,11 +75,13 @@ NOTIFICATION_ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 # --- trending worker (trends.GlobalTrend) -----------------------------------------------------
+# One task per batch: every type means "sync these posts' hashtag contributions".
+_TRENDS = Route("trends.sync_posts_task", "trends")
 TREND_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (Route("trends.post_created_task", "trends"),),
-    "post.updated": (Route("trends.post_updated_task", "trends"),),
-    "post.deleted": (Route("trends.post_deleted_task", "trends"),),
-    "post.moderated": (Route("trends.post_moderated_task", "trends"),),
+    "post.created": (_TRENDS,),
+    "post.updated": (_TRENDS,),
+    "post.deleted": (_TRENDS,),
+    "post.moderated": (_TRENDS,),
 }
 
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------
