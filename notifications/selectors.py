@@ -7,9 +7,10 @@ visibility rules); friends and blocks come from :mod:`graph.selectors`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
+from django.db.models import BigIntegerField, Value
 from rest_framework.fields import DateTimeField
 
 from bellamy.accounts.api.serializers import UserSerializer
@@ -17,9 +18,6 @@ from graph import selectors as graph_selectors
 from notifications.stores import get_notification_store
 from notifications.stores.base import NotificationRecord
 from posts import selectors as post_selectors
-
-#: Recipients per bulk write of a fan-out.
-FANOUT_BATCH_SIZE = 1000
 
 
 def notifications_page(
@@ -83,57 +81,32 @@ def can_see_post(user_id: int, post_id: int) -> bool:
     return post_selectors.visible_posts(_member(user_id), details=False).filter(pk=post_id).exists()
 
 
-def users_who_can_see_post(post_id: int, user_ids: Iterable[int], *, actor_id: int) -> list[int]:
-    """Filter ``user_ids`` to the active users who may see post ``post_id``, are not
-    ``actor_id`` and are not blocked either way with ``actor_id``.
+#: Viewers per ``UNION ALL`` statement of :func:`visible_pairs` (SQLite allows 500 terms).
+VISIBLE_PAIRS_CHUNK = 400
 
-    For short lists (mentions): one query for the candidates, then one ``visible_posts``
-    query per candidate. Returns ids in input order, without repeats.
+
+def visible_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The ``(user id, post id)`` pairs of ``pairs`` where the user, as an ordinary member, may
+    see the post — :func:`can_see_post` for many pairs at once.
+
+    One statement for up to :data:`VISIBLE_PAIRS_CHUNK` distinct users: a ``UNION ALL`` of one
+    ``posts.selectors.visible_posts`` subquery per user (so the rules stay in that one place),
+    each restricted to that user's posts of ``pairs``.
     """
-    ids = [uid for uid in dict.fromkeys(user_ids) if isinstance(uid, int) and uid != actor_id]
-    if not ids:
-        return []
-    allowed = set(
-        get_user_model()
-        .objects.filter(id__in=ids, is_active=True)
-        .exclude(id__in=graph_selectors.blocked_ids(actor_id))
-        .values_list("id", flat=True)
-    )
-    return [uid for uid in ids if uid in allowed and can_see_post(uid, post_id)]
-
-
-def friends_who_can_see_post(
-    post_id: int, author_id: int, *, exclude: Iterable[int] = (), batch_size: int = FANOUT_BATCH_SIZE
-) -> Iterator[list[int]]:
-    """Yield, in batches of ``batch_size`` ids (ascending), the active friends of
-    ``author_id`` who may see post ``post_id``, minus ``exclude``.
-
-    Friends blocked either way with the author are excluded in SQL (``graph.selectors``). For
-    the others ``visible_posts`` gives the same answer for every one of them — its rules depend
-    on the viewer only through being the author, a moderator, a friend, or blocked — so ONE
-    ``visible_posts`` check as an ordinary member for the first friend decides for all, and
-    each batch costs one keyset query. Nothing is yielded when the post is private, deleted or
-    moderated.
-    """
-    excluded = set(exclude) | {author_id}
-    friends = (
-        get_user_model()
-        .objects.filter(id__in=graph_selectors.friend_ids(author_id), is_active=True)
-        .exclude(id__in=graph_selectors.blocked_ids(author_id))
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    last = 0
-    checked = False
-    while True:
-        batch = list(friends.filter(id__gt=last)[:batch_size])
-        if not batch:
-            return
-        last = batch[-1]
-        if not checked:
-            if not can_see_post(batch[0], post_id):
-                return
-            checked = True
-        batch = [uid for uid in batch if uid not in excluded]
-        if batch:
-            yield batch
+    wanted: dict[int, set[int]] = {}
+    for user_id, post_id in pairs:
+        wanted.setdefault(int(user_id), set()).add(int(post_id))
+    found: set[tuple[int, int]] = set()
+    viewers = sorted(wanted)
+    for start in range(0, len(viewers), VISIBLE_PAIRS_CHUNK):
+        parts = [
+            post_selectors.visible_posts(_member(viewer), details=False)
+            .filter(pk__in=sorted(wanted[viewer]))
+            .annotate(viewer=Value(viewer, output_field=BigIntegerField()))
+            .values_list("viewer", "id")
+            .order_by()
+            for viewer in viewers[start:start + VISIBLE_PAIRS_CHUNK]
+        ]
+        query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+        found.update((int(viewer), int(post_id)) for viewer, post_id in query)
+    return found

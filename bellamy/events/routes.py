@@ -64,14 +64,16 @@ GRAPH_ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 # --- notification worker (notification store + pushes) ----------------------------------------
+# One task per batch: one bulk write and one push call for the whole batch.
+_NOTIFY = Route("notifications.notify_task", "notifications")
 NOTIFICATION_ROUTES: dict[str, tuple[Route, ...]] = {
-    "friendship.requested": (Route("notifications.friendship_requested_task", "notifications"),),
-    "friendship.accepted": (Route("notifications.friendship_accepted_task", "notifications"),),
-    "post.created": (Route("notifications.post_created_task", "notifications"),),
-    "post.liked": (Route("notifications.post_liked_task", "notifications"),),
-    "comment.created": (Route("notifications.comment_created_task", "notifications"),),
-    "post.deleted": (Route("notifications.post_deleted_task", "notifications"),),
-    "post.moderated": (Route("notifications.post_moderated_task", "notifications"),),
+    "friendship.requested": (_NOTIFY,),
+    "friendship.accepted": (_NOTIFY,),
+    "post.created": (_NOTIFY,),
+    "post.liked": (_NOTIFY,),
+    "comment.created": (_NOTIFY,),
+    "post.deleted": (_NOTIFY,),
+    "post.moderated": (_NOTIFY,),
 }
 
 # --- trending worker (trends.GlobalTrend) -----------------------------------------------------
