@@ -118,14 +118,26 @@ def blocked_ids_by_user(user_ids: Iterable[int]) -> dict[int, set[int]]:
 
 def friendships_among(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
     """Return the pairs of ``pairs`` that are friends now, as canonical ``(low, high)`` tuples
-    (one query; self pairs are never friends)."""
+    (one query, whatever the number of pairs; self pairs are never friends)."""
     wanted = {pair(a, b) for a, b in pairs if a != b}
     if not wanted:
         return set()
-    condition = Q()
-    for low, high in wanted:
-        condition |= Q(user_low_id=low, user_high_id=high)
-    return set(Friendship.objects.filter(condition).values_list("user_low_id", "user_high_id"))
+    # A superset by each side's ids (one indexed query), narrowed to the exact pairs here.
+    rows = Friendship.objects.filter(
+        user_low_id__in={low for low, _high in wanted}, user_high_id__in={high for _low, high in wanted}
+    ).values_list("user_low_id", "user_high_id")
+    return {row for row in rows if row in wanted}
+
+
+def blocks_among(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Return the pairs of ``pairs`` blocked either way, as canonical ``(low, high)`` tuples (one
+    query, whatever the number of pairs)."""
+    wanted = {pair(a, b) for a, b in pairs if a != b}
+    if not wanted:
+        return set()
+    users = {uid for p in wanted for uid in p}
+    rows = Block.objects.filter(blocker_id__in=users, blocked_id__in=users).values_list("blocker_id", "blocked_id")
+    return {pair(a, b) for a, b in rows} & wanted
 
 
 def are_friends(a_id: int, b_id: int) -> bool:

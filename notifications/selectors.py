@@ -1,8 +1,9 @@
 """Reads of the ``notifications`` domain: pages of a user's notifications, unread counts, the
 API's notification objects, and who may be notified about a post.
 
-Who can see a post is decided by :func:`posts.selectors.visible_posts` only (the one place of
-visibility rules); friends and blocks come from :mod:`graph.selectors`.
+Who can see a post is decided by :mod:`posts.selectors` only (the one place of visibility
+rules: ``visible_to_members`` applies ``visible_posts``' rules to many pairs at once); friends
+and blocks come from :mod:`graph.selectors`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
-from django.db.models import BigIntegerField, Value
 from rest_framework.fields import DateTimeField
 
 from bellamy.accounts.api.serializers import UserSerializer
@@ -69,44 +69,9 @@ def notification_objects(records: Sequence[NotificationRecord], *, viewer_id: in
     ]
 
 
-def _member(user_id: int):
-    """An unsaved active, non-staff user with id ``user_id``: what ``visible_posts`` sees as an
-    ordinary member (moderator rights never cause a notification about a hidden post)."""
-    return get_user_model()(pk=user_id, is_active=True, is_staff=False, is_superuser=False)
-
-
-def can_see_post(user_id: int, post_id: int) -> bool:
-    """True when user ``user_id``, as an ordinary member, may see post ``post_id``
-    (``posts.selectors.visible_posts``; one query)."""
-    return post_selectors.visible_posts(_member(user_id), details=False).filter(pk=post_id).exists()
-
-
-#: Viewers per ``UNION ALL`` statement of :func:`visible_pairs` (SQLite allows 500 terms).
-VISIBLE_PAIRS_CHUNK = 400
-
-
 def visible_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
-    """The ``(user id, post id)`` pairs of ``pairs`` where the user, as an ordinary member, may
-    see the post — :func:`can_see_post` for many pairs at once.
-
-    One statement for up to :data:`VISIBLE_PAIRS_CHUNK` distinct users: a ``UNION ALL`` of one
-    ``posts.selectors.visible_posts`` subquery per user (so the rules stay in that one place),
-    each restricted to that user's posts of ``pairs``.
-    """
-    wanted: dict[int, set[int]] = {}
-    for user_id, post_id in pairs:
-        wanted.setdefault(int(user_id), set()).add(int(post_id))
-    found: set[tuple[int, int]] = set()
-    viewers = sorted(wanted)
-    for start in range(0, len(viewers), VISIBLE_PAIRS_CHUNK):
-        parts = [
-            post_selectors.visible_posts(_member(viewer), details=False)
-            .filter(pk__in=sorted(wanted[viewer]))
-            .annotate(viewer=Value(viewer, output_field=BigIntegerField()))
-            .values_list("viewer", "id")
-            .order_by()
-            for viewer in viewers[start:start + VISIBLE_PAIRS_CHUNK]
-        ]
-        query = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        found.update((int(viewer), int(post_id)) for viewer, post_id in query)
-    return found
+    """The ``(user id, post id)`` pairs of ``pairs`` where the user, as an ordinary member (never
+    a moderator: moderator rights never cause a notification about a hidden post), may see the
+    post, in a constant number of queries (``posts.selectors.visible_to_members``, the rules of
+    ``visible_posts``)."""
+    return post_selectors.visible_to_members(pairs)

@@ -8,7 +8,7 @@ idempotent per ``(event id, recipient)``. After storing, each new notification, 
 one a new actor joined, is pushed to its recipient's open sockets (``{"type":
 "notification.created", "data": <notification object>}``) once the surrounding transaction
 commits — one push call per batch. A new post is also pushed,
-unstored, to the author's online friends (:func:`post_created_push`).
+unstored, to the author's online friends (:func:`posts_created_push`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from bellamy.events.envelope import Envelope
 from bellamy.realtime.presence import get_presence
-from bellamy.realtime.services import push_messages, push_to_users
+from bellamy.realtime.services import push_messages
 from graph import selectors as graph_selectors
 from notifications import selectors
 from notifications.stores import get_notification_store
@@ -242,21 +242,23 @@ def notifications_apply_events(*, events: Sequence[Envelope]) -> NotifyResult:
     return NotifyResult(stored=len(records), grouped=len(updates), deleted=deleted, to_push=len(to_push))
 
 
-def post_created_push(*, post_id: int, author_id: int, visibility: str) -> int:
-    """``post.created``: tell the author's online friends that they posted, ``{"type":
-    "post.created", "data": {"post_id", "author_id"}}``, without storing a notification (the
-    stored ``friend_posted`` / ``mentioned`` ones are :func:`notification_post_created`).
-    Private posts are pushed to nobody. Called by ``notifications.push_post_created_task`` on
-    the ``default`` queue, after the post was committed.
+def posts_created_push(*, events: Sequence[Envelope]) -> int:
+    """``post.created`` (a batch): tell each author's online friends that they posted,
+    ``{"type": "post.created", "data": {"post_id", "author_id"}}``, without storing a
+    notification (the stored ``friend_posted`` / ``mentioned`` ones are
+    :func:`notifications_apply_events`). Private posts are pushed to nobody. Called by
+    ``notifications.push_post_created_task`` on the ``default`` queue, after the posts were
+    committed: one query for the friends of every author of the batch, one push call.
 
     Returns:
-        The number of online friends pushed to.
+        The number of frames sent (one per online friend and post).
     """
-    if visibility == "private":
-        return 0
-    return push_to_users(graph_selectors.friend_ids(author_id), {
-        "type": "post.created", "data": {"post_id": post_id, "author_id": author_id},
-    })
+    shown = [e for e in events if e.data.get("visibility") != "private"]
+    friends = graph_selectors.friend_ids_by_user({e.data["author_id"] for e in shown})
+    return push_messages(
+        (friend, {"type": "post.created", "data": {"post_id": e.data["post_id"], "author_id": e.data["author_id"]}})
+        for e in shown for friend in sorted(friends[e.data["author_id"]])
+    )
 
 
 def notification_mark_read(*, user_id: int, ids: list[str] | None = None, all: bool = False) -> int:

@@ -16,7 +16,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from bellamy.celery import app
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import batch_task, event_task
+from bellamy.events.idempotency import batch_task
 from notifications import services
 
 #: The queue of every task here (set by the routes / the beat schedule entry, not the task).
@@ -47,9 +47,9 @@ def expire_task() -> int:
     return services.notification_expire()
 
 
-@event_task("notifications.push_post_created_task")
-def push_post_created_task(envelope: Envelope) -> int:
-    """``post.created`` → push ``{"type": "post.created"}`` to the author's online friends
-    (:func:`notifications.services.post_created_push`). Returns how many were online."""
-    data = envelope.data
-    return services.post_created_push(post_id=data["post_id"], author_id=data["author_id"], visibility=data["visibility"])
+@batch_task("notifications.push_post_created_task")
+def push_post_created_task(envelopes: list[Envelope]) -> int:
+    """A batch of ``post.created`` → push ``{"type": "post.created"}`` to each author's online
+    friends (:func:`notifications.services.posts_created_push`: one friends query, one push
+    call). Returns the number of frames sent."""
+    return services.posts_created_push(events=envelopes)

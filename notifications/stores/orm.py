@@ -1,12 +1,14 @@
 """The embedded-default notification store: a Django model in the relational database.
 
-Works on PostgreSQL and SQLite. Writes run in the caller's transaction (the event task's), so a
+Works on PostgreSQL and SQLite (a batch's new notifications are one statement on PostgreSQL,
+see ``_add_many_postgresql``). Writes run in the caller's transaction (the event task's), so a
 task that fails leaves no notification behind.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -109,6 +111,8 @@ class OrmNotificationStore(NotificationStore):
         unique: dict[tuple[str, int], NewNotification] = {}
         for item in notifications:
             unique.setdefault((item.event_id, item.recipient_id), item)
+        if connection.vendor == "postgresql":
+            return self._add_many_postgresql(list(unique.values()))
         event_ids = {key[0] for key in unique}
         recipients = {key[1] for key in unique}
         with transaction.atomic():
@@ -140,6 +144,43 @@ class OrmNotificationStore(NotificationStore):
         return [
             record_from_new(item, id=str(ids[(item.event_id, item.recipient_id)]))
             for item in fresh
+            if (item.event_id, item.recipient_id) in ids
+        ]
+
+    def _add_many_postgresql(self, items: list[NewNotification]) -> list[NotificationRecord]:
+        """PostgreSQL: ONE ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``
+        for any number of rows — no read of the existing keys first, no per-row SQL to compile
+        (10,000 rows of a batch's fan-out cost one round trip), and a concurrent insert of the
+        same ``(event id, recipient)`` is simply skipped. The returned keys tell which were new."""
+        table = Notification._meta.db_table
+        columns = ("recipient_id", "type", "actors", "actor_count", "post_id", "comment_id", "event_id",
+                   "event_ids", "created_at", "updated_at")
+        types = ("bigint", "text", "text", "integer", "bigint", "bigint", "text", "text", "timestamptz", "timestamptz")
+        moments = [normalize_time(item.created_at) for item in items]
+        arrays = [
+            [item.recipient_id for item in items],
+            [item.type for item in items],
+            [json.dumps([item.actor_id]) for item in items],
+            [1] * len(items),
+            [item.post_id for item in items],
+            [item.comment_id for item in items],
+            [item.event_id for item in items],
+            [json.dumps([item.event_id]) for item in items],
+            moments,
+            moments,
+        ]
+        select = ", ".join(f"u.{c}::jsonb" if c in ("actors", "event_ids") else f"u.{c}" for c in columns)
+        unnest = ", ".join(f"%s::{t}[]" for t in types)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM unnest({unnest}) "
+            f"AS u({', '.join(columns)}) ON CONFLICT DO NOTHING RETURNING id, event_id, recipient_id"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arrays)
+            ids = {(event_id, recipient_id): pk for pk, event_id, recipient_id in cursor.fetchall()}
+        return [
+            record_from_new(item, id=str(ids[(item.event_id, item.recipient_id)]))
+            for item in items
             if (item.event_id, item.recipient_id) in ids
         ]
 
