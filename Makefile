@@ -4,8 +4,10 @@
 #   make run     embedded default (SQLite, in-process events, eager Celery, in-memory layers)
 #                served at http://127.0.0.1:8000 (HTTP + WebSocket)
 #   make test    install, start the real services (bin/services), run the whole pytest suite
-#   make stack   the same app on the production backends: web, one worker per queue, beat,
-#                forwarder, against the services
+#   make stack   the same app on the production backends under supervisord: web, one worker
+#                per queue, beat, forwarder, against the services (restarts what crashes)
+#   make drill   fault drills (Kafka, a worker, MongoDB, Neo4j, Redis, PostgreSQL) on a private
+#                set of services, each under a post burst; one table
 #   make bench   every benchmark on the production stack, one table, bench/results/<date>.json
 #   make demo    all three real datasets end to end on the production stack + report;
 #                EMBEDDED=1: the embedded default (2,000 tweets)
@@ -28,10 +30,10 @@ TEST_ENV := DJANGO_DEBUG=0 \
 	REDIS_URL=redis://127.0.0.1:6379/15 \
 	BELLAMY_REQUIRE_SERVICES=1
 
-.PHONY: help install install-test run migrate test services services-stop stack bench clean demo
+.PHONY: help install install-test run migrate test services services-stop stack drill bench clean demo
 
 help:
-	@sed -n '1,13p' Makefile
+	@sed -n '1,15p' Makefile
 
 $(PY):
 	@echo "==> creating the virtualenv $(VENV) with $$($(PYTHON) --version)"
@@ -75,10 +77,18 @@ test: install-test services
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 stack: install-test services
-	@echo "==> running the production stack (bin/stack): web, workers, beat, forwarder"
+	@echo "==> running the production stack under supervisord (bin/stack): web, workers, beat, forwarder"
 	bin/stack
 
+# Its own services on other ports (data in .services/drill), really stopped and started; never
+# the ones of `make services`. DRILL_ARGS="--only kafka-down" runs one drill.
+drill: install-test
+	@echo "==> fault drills on a private set of services (deploy/drill.py); results in .data/drill/"
+	$(PY) -m deploy.drill $(DRILL_ARGS)
+
 bench: install-test services
+	@command -v wrk > /dev/null || { echo "==> installing wrk, the HTTP load generator of bench/http_load.py (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); ($$SUDO apt-get install -y -q wrk || ($$SUDO apt-get update -q && $$SUDO apt-get install -y -q wrk)) > /dev/null; }
 	@echo "==> running every benchmark on the production stack (bench/run_all.py); results in bench/results/"
 	DJANGO_SECRET_KEY=bench-only-secret-key-not-for-production-0123456789 $(PY) bench/run_all.py $(BENCH_ARGS)
 
@@ -94,7 +104,7 @@ clean:
 DEMO_DB := bellamy_demo
 DEMO_ENV := DATABASE_URL=postgres://bellamy:bellamy@127.0.0.1:5432/$(DEMO_DB) \
 	REDIS_URL=redis://127.0.0.1:6379/8 CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \
-	BELLAMY_KEY_PREFIX=demo BELLAMY_TOPIC_PREFIX=demo. BELLAMY_FORWARDER_GROUP=demo-forwarder \
+	BELLAMY_NAMESPACE=demo BELLAMY_KEY_PREFIX=demo BELLAMY_TOPIC_PREFIX=demo. BELLAMY_FORWARDER_GROUP=demo-forwarder \
 	BELLAMY_MONGO_DATABASE=$(DEMO_DB) BELLAMY_LOG_LEVEL=WARNING
 DEMO_EMBEDDED_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/.data/demo.sqlite3 DATABASE_REPLICA_URL= \
 	REDIS_URL= CELERY_BROKER_URL= BELLAMY_EVENTS_URL= BELLAMY_NOTIFICATIONS_URL= BELLAMY_GRAPH_URL= \

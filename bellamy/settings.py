@@ -20,7 +20,7 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG)
+SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG, base_dir=BASE_DIR)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "notifications",
     "trends",
     "moderation",
+    "search",
     "analytics",
     "demo",
 ]
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "bellamy.api.middleware.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bellamy.db_router.PinAfterWriteMiddleware",
+    # Last, as django-axes requires: answers a locked-out admin login with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 #: Benchmarks mount their baseline endpoint with BELLAMY_ROOT_URLCONF=bench.urls.
@@ -89,10 +94,38 @@ DATABASES = config.databases(
     env.str("DATABASE_URL", default=""),
     env.str("DATABASE_REPLICA_URL", default=""),
     base_dir=BASE_DIR,
+    pool=config.PoolSizes(
+        min_size=env.int("BELLAMY_DB_POOL_MIN", default=1),
+        max_size=env.int("BELLAMY_DB_POOL_MAX", default=4),
+        timeout=env.float("BELLAMY_DB_POOL_TIMEOUT", default=10.0),
+        max_idle=env.float("BELLAMY_DB_POOL_MAX_IDLE", default=30.0),
+    ),
 )
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
+#: The search store follows the database engine (PostgreSQL full-text search or SQLite FTS5).
+BELLAMY_SEARCH = config.search_backend(DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+
+# django-axes first: it refuses a locked-out client before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "bellamy.accounts.admin_login.AdminLoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# --- Admin login protection (django-axes) --------------------------------------------------
+# Failed logins to /admin/ are counted per client address (the same address the API's
+# throttles use, BELLAMY_NUM_PROXIES); after BELLAMY_ADMIN_LOGIN_FAILURES failures the address
+# is locked out (429) for BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES, even with the right password.
+# A success resets the count. Failed API logins from the address count too, but the API login
+# itself is never locked by axes: it keeps its rate throttle (scope "token").
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("BELLAMY_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "bellamy.accounts.admin_login.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -101,9 +134,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Namespace on the shared servers (BELLAMY_NAMESPACE) -------------------------------------
+#: One name per deployment from which the Redis key prefix, the Kafka topic prefix and consumer
+#: group and the MongoDB database are derived (each overridable); the graph store labels its
+#: nodes with it. See config.namespace_settings.
+_NAMES = config.namespace_settings(
+    env.str("BELLAMY_NAMESPACE", default=""),
+    key_prefix=env.str("BELLAMY_KEY_PREFIX", default=""),
+    topic_prefix=env.str("BELLAMY_TOPIC_PREFIX", default=""),
+    forwarder_group=env.str("BELLAMY_FORWARDER_GROUP", default=""),
+    mongo_database=env.str("BELLAMY_MONGO_DATABASE", default=""),
+)
+BELLAMY_NAMESPACE = _NAMES["BELLAMY_NAMESPACE"]
+
 # --- Redis: cache, channel layer, presence (REDIS_URL, REDIS_REPLICA_URLS) -----------------
 REDIS_URL = env.str("REDIS_URL", default="")
-BELLAMY_KEY_PREFIX = env.str("BELLAMY_KEY_PREFIX", default="bellamy")
+BELLAMY_KEY_PREFIX = _NAMES["BELLAMY_KEY_PREFIX"]
 CACHES = config.caches(
     REDIS_URL, env.list("REDIS_REPLICA_URLS", default=[]), key_prefix=BELLAMY_KEY_PREFIX
 )
@@ -142,7 +188,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TIMEZONE = "UTC"
 
 # --- Events (BELLAMY_EVENTS_URL) --------------------------------------------------------------
-BELLAMY_TOPIC_PREFIX = env.str("BELLAMY_TOPIC_PREFIX", default="")
+BELLAMY_TOPIC_PREFIX = _NAMES["BELLAMY_TOPIC_PREFIX"]
 #: How committed outbox rows are relayed: "inline" (in the committing thread, before the
 #: request returns) or "background" (a relay thread per process batches them; the default
 #: with Kafka). Either way the periodic sweep sends whatever was left.
@@ -158,7 +204,7 @@ BELLAMY_EVENTS = config.events_backend(
 BELLAMY_OUTBOX_RETENTION_HOURS = env.int("BELLAMY_OUTBOX_RETENTION_HOURS", default=72)
 #: Largest encoded envelope ``publish()`` accepts, in bytes (Kafka's default message limit is 1 MiB).
 BELLAMY_EVENT_MAX_BYTES = env.int("BELLAMY_EVENT_MAX_BYTES", default=256 * 1024)
-BELLAMY_FORWARDER_GROUP = env.str("BELLAMY_FORWARDER_GROUP", default="bellamy-forwarder")
+BELLAMY_FORWARDER_GROUP = _NAMES["BELLAMY_FORWARDER_GROUP"]
 #: Most records the forwarder hands on as one batch (one task per route per batch).
 BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=500)
 #: Once a poll returned records, milliseconds the forwarder keeps polling to fill the batch
@@ -166,9 +212,10 @@ BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=5
 BELLAMY_FORWARDER_BATCH_WAIT_MS = env.int("BELLAMY_FORWARDER_BATCH_WAIT_MS", default=20)
 
 # --- Stores (BELLAMY_NOTIFICATIONS_URL, BELLAMY_GRAPH_URL) -----------------------------------
+BELLAMY_MONGO_DATABASE = _NAMES["BELLAMY_MONGO_DATABASE"]
 BELLAMY_NOTIFICATIONS = config.notifications_backend(
     env.str("BELLAMY_NOTIFICATIONS_URL", default=""),
-    database=env.str("BELLAMY_MONGO_DATABASE", default="bellamy"),
+    database=BELLAMY_MONGO_DATABASE,
 )
 BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
 #: Days a notification is kept (MongoDB TTL index / periodic expiry of the ORM store).
@@ -179,17 +226,18 @@ BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", defau
 # --- HTTP API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "bellamy.accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["bellamy.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "bellamy.api.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "bellamy.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("BELLAMY_THROTTLE_REGISTER", default="10/hour"),
         "token": env.str("BELLAMY_THROTTLE_TOKEN", default="20/min"),
+        "password": env.str("BELLAMY_THROTTLE_PASSWORD", default="10/hour"),
     },
     "NUM_PROXIES": env.int("BELLAMY_NUM_PROXIES", default=0),
 }
@@ -199,6 +247,8 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Every token carries a hash of the password hash; a password change refuses older tokens.
+    "CHECK_REVOKE_TOKEN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 SPECTACULAR_SETTINGS = {
@@ -211,6 +261,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Object ids in paths (bellamy.api.converters): 64-bit, larger values are a 404.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
 }
 CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True

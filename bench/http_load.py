@@ -1,19 +1,22 @@
 """Benchmark: the HTTP API under load from a separate process, on the production stack.
 
-A :class:`tests.live_stack.LiveStack` (Daphne + Celery worker + forwarder on PostgreSQL,
-Redis, Kafka, MongoDB) is driven by an asyncio ``httpx`` client in this process (loopback
-only, bounded in count and time). Figures, each next to a baseline of the same run:
+A :class:`tests.live_stack.LiveStack` — the web server of ``bin/web`` (Granian, one process
+per core), a Celery worker and the forwarder on PostgreSQL, Redis, Kafka and MongoDB, all
+consuming what the load creates — is driven by ``wrk`` (a C load generator, Debian package
+``wrk``; Lua scripts written by this file), one generator thread, on loopback. The CPU the
+generator used is reported next to each run, as is the load average. Figures, each next to
+a baseline of the same run on the same server:
 
-1. post creation (``POST /api/Post/users/{id}``) at concurrency 1, 8, 32 — throughput and
-   latency — vs a bare DRF endpoint inserting one row into a table of the same shape
-   (``bench/urls.py``): the ratio is the figure (target ≥ 0.7);
-2. feed reads (``GET /api/feed/``) cached vs uncached (uncached: a new ``limit`` per request
-   misses the page cache);
-3. mixed traffic: 70 % feed, 20 % post, 10 % like/comment, concurrency 16, 20 s;
-4. scaling: post creation and uncached feed latency with 10k, 100k and 1M posts in the table;
-5. pipeline throughput with 1, 2 and 4 worker processes (posts fully handled by every worker
-   task per second);
-6. peak RSS of the web, worker and forwarder processes.
+1. ``GET /healthz`` at 16 connections (the server's ceiling for the cheapest request);
+2. post creation (``POST /api/Post/users/{id}``, with a hashtag) at 1 and 16 connections —
+   throughput and p50 — vs the bare insert endpoint of ``bench/urls.py`` (same auth and
+   validation, one INSERT): the ratio is the figure (target ≥ 0.7); after the posts, the
+   time the workers took to finish consuming them;
+3. the cached home feed (``GET /api/feed/``) at 16 connections, vs uncached;
+4. a user's posts, page 1,000 of 20,000 (keyset cursor) vs page 1, p50 at 1 connection;
+5. scaling: post creation and uncached feed latency with 10k, 100k and 1M posts (httpx);
+6. pipeline throughput with 1, 2 and 4 worker processes (posts fully handled per second);
+7. peak RSS of the web, worker and forwarder processes.
 
 Run: ``.venv/bin/python bench/http_load.py [--quick]`` with the services running.
 """
@@ -131,66 +134,144 @@ def grow_posts(target: int, authors: list[int]) -> float:
     return time.perf_counter() - start
 
 
-async def http_figures(stack, people: dict, quick: bool) -> dict:
+# --- wrk -------------------------------------------------------------------------------------
+
+#: Lua shared by every wrk run: rotate over (user id, token) pairs, print one JSON summary.
+WRK_LUA = """
+local users = {%(users)s}
+local tokens = {%(tokens)s}
+local method, body_kind, path_template = "%(method)s", "%(body)s", "%(path)s"
+local n = 0
+request = function()
+  n = n + 1
+  local i = (n %% #users) + 1
+  local path = string.gsub(path_template, "{user}", users[i])
+  local headers = {["Authorization"] = "Bearer " .. tokens[i], ["Content-Type"] = "application/json"}
+  local body = nil
+  if body_kind == "post" then body = '{"content": "load #bench post ' .. n .. ' of ' .. users[i] .. '"}' end
+  return wrk.format(method, path, headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRKJSON {"requests": %%d, "duration_us": %%d, "socket_errors": %%d, "non_2xx": %%d, '
+    .. '"p50_us": %%d, "p95_us": %%d, "max_us": %%d}\\n', summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.timeout, e.status, latency:percentile(50), latency:percentile(95), latency.max))
+end
+"""
+
+
+def wrk(base_url: str, *, method: str, path: str, users: list[int], tokens: dict, connections: int,
+        seconds: float, body: str = "") -> dict:
+    """Run ``wrk`` (one thread, ``connections`` connections) for ``seconds`` and return
+    ``{requests, per_second, errors, p50_ms, p95_ms, max_ms, generator_cpu_s}``.
+
+    ``path`` may hold ``{user}`` (replaced by the user of each request's token); ``body``
+    ``"post"`` sends a new post's JSON.
+    """
+    import resource
+    import shutil
+    import subprocess
+    import tempfile
+
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench installs it)")
+    script = WRK_LUA % {"users": ", ".join(f'"{u}"' for u in users),
+                        "tokens": ", ".join(f'"{tokens[u]}"' for u in users),
+                        "method": method, "body": body, "path": path}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s", handle.name,
+                           base_url], capture_output=True, text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    os.unlink(handle.name)
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("WRKJSON "))
+    import json
+
+    raw = json.loads(line[len("WRKJSON "):])
+    seconds_run = raw["duration_us"] / 1e6
+    ok = raw["requests"] - raw["non_2xx"]
+    return {"requests": raw["requests"], "errors": raw["non_2xx"] + raw["socket_errors"], "seconds": seconds_run,
+            "per_second": ok / seconds_run if seconds_run else 0.0, "p50_ms": raw["p50_us"] / 1000,
+            "p95_ms": raw["p95_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+            "generator_cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+
+
+def wait_consumed(timeout: float = 300.0) -> float:
+    """Wait until the pipeline has consumed everything: no unsent outbox row and no new
+    ProcessedEvent row for 3 s. Returns the seconds waited."""
+    from bellamy.events.models import OutboxEvent, ProcessedEvent
+
+    start = time.perf_counter()
+    last, stable_since = -1, time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        count = ProcessedEvent.objects.count()
+        pending = OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+        if count != last or pending:
+            last, stable_since = count, time.perf_counter()
+        elif time.perf_counter() - stable_since >= 3:
+            return stable_since - start
+        time.sleep(0.25)
+    return float("nan")
+
+
+def build_deep_author(posts: int = 20_000) -> tuple[int, list]:
+    """User ``bl_deep`` with ``posts`` public posts one second apart; returns its id and its
+    posts' ``(created_at, id)`` newest first."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from posts.models import Post
+
+    author = get_user_model().objects.create(username="bl_deep")
+    now = timezone.now()
+    buffer = io.StringIO()
+    for n in range(posts):
+        buffer.write(f"{author.pk}\tdeep post {n}\tpublic\t{(now - timezone.timedelta(seconds=n)).isoformat()}\t0\t0\tvisible\n")
+    buffer.seek(0)
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        with cursor.copy("COPY posts_post (author_id, content, visibility, created_at, like_count, comment_count,"
+                         " moderation_state) FROM STDIN") as copy:
+            copy.write(buffer.read())
+    connection.connection.commit()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE posts_post")
+    return author.pk, list(Post.objects.filter(author_id=author.pk).order_by("-created_at", "-id")
+                           .values_list("created_at", "id"))
+
+
+def http_figures(stack, people: dict, deep: tuple[int, list], quick: bool) -> dict:
+    """Every wrk figure of the module docstring (1–4), in one run on one server."""
     import httpx
 
+    from bellamy.api.pagination import encode_cursor
+
     tokens, viewers, authors = people["tokens"], people["viewers"], people["authors"]
-    results = {}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, limits=limits) as http:
-        def headers(user_id):
-            return {"Authorization": f"Bearer {tokens[user_id]}"}
-
-        async def post(i):
-            author = authors[i % len(authors)]
-            r = await http.post(f"/api/Post/users/{author}", json={"content": f"load #bench post {i}"}, headers=headers(author))
-            return r.status_code == 201
-
-        async def bare(i):
-            author = authors[i % len(authors)]
-            r = await http.post("/bench/bare-post", json={"content": f"load #bench post {i}"}, headers=headers(author))
-            return r.status_code == 201
-
-        async def feed_cached(i):
-            viewer = viewers[i % 20]
-            return (await http.get("/api/feed/?limit=20", headers=headers(viewer))).status_code == 200
-
-        async def feed_uncached(i):
-            viewer = viewers[i % len(viewers)]
-            return (await http.get(f"/api/feed/?limit={21 + i % 79}", headers=headers(viewer))).status_code == 200
-
-        recent_posts: list[int] = []
-
-        async def mixed(i):
-            roll = i % 10
-            if roll < 7:
-                return await feed_cached(i)
-            if roll < 9:
-                author = authors[i % len(authors)]
-                r = await http.post(f"/api/Post/users/{author}", json={"content": f"mixed {i}"}, headers=headers(author))
-                if r.status_code == 201:
-                    recent_posts.append(r.json()["id"])
-                return r.status_code == 201
-            viewer = viewers[i % len(viewers)]
-            target = recent_posts[-1 - (i % max(1, min(20, len(recent_posts))))] if recent_posts else None
-            if target is None:
-                return await feed_cached(i)
-            if i % 20 == 9:
-                r = await http.post(f"/api/posts/{target}/like", headers=headers(viewer))
-                return r.status_code in (200, 201, 404)
-            r = await http.post(f"/api/posts/{target}/comments", json={"content": "nice"}, headers=headers(viewer))
-            return r.status_code in (201, 404)
-
-        scale = 0.5 if quick else 1.0
-        for concurrency, total in ((1, 100), (8, 400), (32, 800)):
-            total = int(total * scale)
-            results[f"post_c{concurrency}"] = await run_load(post, concurrency=concurrency, total=total)
-            results[f"bare_c{concurrency}"] = await run_load(bare, concurrency=concurrency, total=total)
-        results["feed_uncached_c8"] = await run_load(feed_uncached, concurrency=8, total=int(200 * scale))
-        for i in range(20):
-            await feed_cached(i)
-        results["feed_cached_c8"] = await run_load(feed_cached, concurrency=8, total=int(400 * scale))
-        results["mixed_c16"] = await run_load(mixed, concurrency=16, duration=20 * scale)
+    seconds = 5 if quick else 10
+    results = {"load_average_before": os.getloadavg()}
+    run = lambda **kw: wrk(stack.base_url, tokens=tokens, seconds=seconds, **kw)  # noqa: E731
+    results["healthz_c16"] = run(method="GET", path="/healthz", users=viewers[:1], connections=16)
+    # Reads first: the workers still consuming the posts below would slow them down.
+    feed_viewers = viewers[:20]
+    results["feed_uncached_c16"] = run(method="GET", path="/api/feed/?limit=20", users=feed_viewers, connections=16)
+    for viewer in feed_viewers:  # warm every page (the uncached run above may have been cut short)
+        httpx.get(f"{stack.base_url}/api/feed/?limit=20", headers={"Authorization": f"Bearer {tokens[viewer]}"}, timeout=60)
+    results["feed_cached_c16"] = run(method="GET", path="/api/feed/?limit=20", users=feed_viewers, connections=16)
+    author_id, newest_first = deep
+    cursor = encode_cursor(list(newest_first[999 * 20 - 1]))
+    results["author_posts_page1_c1"] = run(method="GET", path=f"/api/Post/users/{author_id}?limit=20",
+                                           users=viewers[:1], connections=1)
+    results["author_posts_page1000_c1"] = run(method="GET", path=f"/api/Post/users/{author_id}?limit=20&cursor={cursor}",
+                                              users=viewers[:1], connections=1)
+    for c in (1, 16):
+        results[f"bare_c{c}"] = run(method="POST", path="/bench/bare-post", users=authors, connections=c, body="post")
+        results[f"post_c{c}"] = run(method="POST", path="/api/Post/users/{user}", users=authors, connections=c,
+                                    body="post")
+        # The posts' events still queued when the load stopped: how long until consumed.
+        results[f"post_c{c}"]["consumed_after_s"] = wait_consumed()
+    results["load_average_after"] = os.getloadavg()
     return results
 
 
@@ -257,7 +338,8 @@ def _stack_env() -> dict:
 
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="half the requests, 10k/100k posts only")
+    parser.add_argument("--quick", action="store_true", help="5 s per wrk run, 10k/100k posts only")
+    parser.add_argument("--http-only", action="store_true", help="only the wrk figures (1-4) and RSS")
     args = parser.parse_args()
     setup_django("bellamy_bench_http")
     from django.db import connection
@@ -269,17 +351,21 @@ def main() -> dict:
         cursor.execute(BARE_TABLE_SQL)
         cursor.execute("TRUNCATE bench_bare_post")
         cursor.execute("TRUNCATE posts_post CASCADE")
+        cursor.execute("TRUNCATE events_outboxevent")  # rows of an earlier run's posts
     people = build_people(readers=200, authors=100, friends_each=20)
     url = current_database_url()
     results: dict = {"scaling": {}, "pipeline": []}
     grow_posts(10_000, people["authors"])
-    with LiveStack(database_url=url, workers=2, extra_env=_stack_env()) as stack:
-        results["http"] = asyncio.run(http_figures(stack, people, args.quick))
+    deep = build_deep_author()
+    results["web_processes"] = int(os.environ.get("BELLAMY_WEB_PROCESSES") or os.cpu_count())
+    with LiveStack(database_url=url, workers=2, web_processes=results["web_processes"], relay_sweep=True,
+                   extra_env=_stack_env()) as stack:
+        results["http"] = http_figures(stack, people, deep, args.quick)
         results["rss_mb"] = stack.rss_mb()
-        for target in (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):
+        for target in () if args.http_only else (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):
             loaded = grow_posts(target, people["authors"])
             results["scaling"][str(target)] = {"load_seconds": loaded, **asyncio.run(scaling_point(stack, people, args.quick))}
-    for workers in (1, 2, 4):
+    for workers in () if args.http_only else (1, 2, 4):
         results["pipeline"].append(pipeline_throughput(url, people, workers, 100 if args.quick else 200))
     report(results)
     emit(results)
@@ -288,18 +374,27 @@ def main() -> dict:
 
 def report(results: dict) -> None:
     http = results["http"]
-    rows = []
-    for c in (1, 8, 32):
+    rows = [("GET /healthz, c16", http["healthz_c16"]["per_second"], "", "", http["healthz_c16"]["p50_ms"],
+             http["healthz_c16"]["p95_ms"], http["healthz_c16"]["errors"], http["healthz_c16"]["generator_cpu_s"])]
+    for c in (1, 16):
         post, bare = http[f"post_c{c}"], http[f"bare_c{c}"]
-        rows.append((f"post creation, concurrency {c}", post["per_second"], bare["per_second"],
-                     post["per_second"] / bare["per_second"], post["p50_ms"], post["p95_ms"], post["max_ms"]))
-    unc, cac = http["feed_uncached_c8"], http["feed_cached_c8"]
-    rows.append(("feed read cached (baseline: uncached), c8", cac["per_second"], unc["per_second"],
-                 cac["p50_ms"] / unc["p50_ms"], cac["p50_ms"], cac["p95_ms"], cac["max_ms"]))
-    mixed = http["mixed_c16"]
-    rows.append(("mixed 70/20/10, c16", mixed["per_second"], "", "", mixed["p50_ms"], mixed["p95_ms"], mixed["max_ms"]))
-    print_table("HTTP load (ratio: post vs bare endpoint throughput; feed: cached/uncached p50)", rows,
-                ("path", "req/s", "baseline req/s", "ratio", "p50 ms", "p95 ms", "max ms"))
+        rows.append((f"post creation, c{c} (consumed {post['consumed_after_s']:.1f} s after)", post["per_second"],
+                     bare["per_second"], post["per_second"] / bare["per_second"], post["p50_ms"], post["p95_ms"],
+                     post["errors"], post["generator_cpu_s"]))
+        rows.append((f"bare insert endpoint, c{c}", bare["per_second"], "", "", bare["p50_ms"], bare["p95_ms"],
+                     bare["errors"], bare["generator_cpu_s"]))
+    cached, uncached = http["feed_cached_c16"], http["feed_uncached_c16"]
+    rows.append(("feed cached (baseline: uncached), c16", cached["per_second"], uncached["per_second"],
+                 cached["per_second"] / uncached["per_second"], cached["p50_ms"], cached["p95_ms"], cached["errors"],
+                 cached["generator_cpu_s"]))
+    deep, first = http["author_posts_page1000_c1"], http["author_posts_page1_c1"]
+    rows.append(("author posts page 1,000 of 20,000 (baseline: page 1), c1", deep["p50_ms"], first["p50_ms"],
+                 deep["p50_ms"] / first["p50_ms"], deep["p50_ms"], deep["p95_ms"], deep["errors"], deep["generator_cpu_s"]))
+    print_table("HTTP load with wrk (ratio: post/bare req/s; feed: cached/uncached req/s; deep page: p50/page-1 p50)",
+                rows, ("path", "req/s (deep page: p50 ms)", "baseline", "ratio", "p50 ms", "p95 ms", "errors",
+                       "wrk CPU s"))
+    print("load average before / after:", [round(x, 2) for x in http["load_average_before"]],
+          [round(x, 2) for x in http["load_average_after"]])
     print_table("Scaling with posts in the database (concurrency 8)",
                 [(n, s["post"]["p50_ms"], s["post"]["p95_ms"], s["feed"]["p50_ms"], s["feed"]["p95_ms"])
                  for n, s in results["scaling"].items()],

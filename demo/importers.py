@@ -299,7 +299,8 @@ def _link_hashtags(posts_and_tags: list[tuple[Post, tuple[str, ...]]]) -> int:
         return 0
     Hashtag.objects.bulk_create([Hashtag(name=name) for name in names], ignore_conflicts=True)
     ids = dict(Hashtag.objects.filter(name__in=names).values_list("name", "id"))
-    links = [PostHashtag(post=post, hashtag_id=ids[name]) for post, tags in posts_and_tags for name in tags]
+    links = [PostHashtag(post=post, hashtag_id=ids[name], created_at=post.created_at)
+             for post, tags in posts_and_tags for name in tags]
     PostHashtag.objects.bulk_create(links, ignore_conflicts=True)
     return len(links)
 
@@ -403,6 +404,7 @@ def import_tweets_live(rows: list[TweetRow], *, on_row: Callable[[int], None] | 
             with transaction.atomic():
                 post = post_create(author=user(key[0]), content=row.content, visibility=Post.Visibility.PUBLIC)
                 Post.objects.filter(pk=post.pk).update(created_at=row.created_at)
+                PostHashtag.objects.filter(post=post).update(created_at=row.created_at)
                 post.created_at = row.created_at
                 for event in OutboxEvent.objects.filter(
                     type="post.created", sent_at__isnull=True, payload__data__post_id=post.pk
@@ -559,7 +561,7 @@ def graph_projection_rebuild(*, batch_size: int = 5000, on_step: Callable[[str],
 
     The store is cleared first; that is scoped to this deployment on both backends (the ORM
     store's tables live in this database; the Neo4j store clears only its namespace, the demo's
-    ``BELLAMY_NAMESPACE`` / ``BELLAMY_KEY_PREFIX``), so a stack or a test run sharing the Neo4j
+    ``BELLAMY_NAMESPACE``), so a stack or a test run sharing the Neo4j
     server keeps its graph — the demo once reported 88,235 friendships against the dataset's
     88,234 because another deployment's edge leaked in.
 

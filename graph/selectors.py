@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, Q, QuerySet, When
+from django.db.models import Case, Exists, F, Q, QuerySet, When
 from django.db.models.functions import Lower
 
 from bellamy.accounts.selectors import active_user
@@ -175,6 +175,27 @@ def is_blocked_either_way(a_id: int, b_id: int) -> bool:
     ).exists()
 
 
+def pair_state(a_id: int, b_id: int) -> tuple[bool, bool, bool]:
+    """Return ``(blocked, friends, pending)`` of users ``a_id`` and ``b_id`` in one query:
+    a block either way, a friendship, a pending friend request in either direction."""
+    low, high = pair(a_id, b_id)
+    row = (
+        get_user_model()
+        .objects.filter(pk=a_id)
+        .annotate(
+            blocked=Exists(Block.objects.filter(
+                Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id))),
+            friends=Exists(Friendship.objects.filter(user_low_id=low, user_high_id=high)),
+            pending=Exists(FriendRequest.objects.filter(
+                Q(from_user_id=a_id, to_user_id=b_id) | Q(from_user_id=b_id, to_user_id=a_id),
+                status=FriendRequest.Status.PENDING)),
+        )
+        .values_list("blocked", "friends", "pending")
+        .first()
+    )
+    return tuple(row) if row else (False, False, False)
+
+
 def has_blocked(blocker_id: int, blocked_id: int) -> bool:
     """Return True when ``blocker_id`` blocked ``blocked_id`` (one direction only)."""
     return Block.objects.filter(blocker_id=blocker_id, blocked_id=blocked_id).exists()
@@ -296,6 +317,17 @@ def user_profile(*, viewer_id: int, user_id: int) -> Profile | None:
     )
 
 
+def searchable_users(*, viewer_id: int) -> QuerySet:
+    """Return the users ``viewer_id`` may find by searching (this prefix search and full-text
+    people search): active users, leaving out users blocked either way with the viewer (the
+    viewer is included).
+
+    Returns:
+        An unordered User QuerySet (usable as a subquery: ``.values("pk")``).
+    """
+    return get_user_model().objects.filter(is_active=True).exclude(id__in=blocked_ids(viewer_id))
+
+
 def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
     """Return active users whose username or display name starts with ``prefix``
     (case-insensitive), leaving out users blocked either way with the viewer.
@@ -308,8 +340,7 @@ def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
     """
     needle = prefix.lower()
     return (
-        get_user_model()
-        .objects.annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
-        .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle), is_active=True)
-        .exclude(id__in=blocked_ids(viewer_id))
+        searchable_users(viewer_id=viewer_id)
+        .annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
+        .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle))
     )

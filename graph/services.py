@@ -93,20 +93,18 @@ def friend_request_send(*, from_user, to_user_id: int) -> FriendRequest:
         to_user = users.get(to_user_id)
         if to_user is None or not to_user.is_active:
             raise _user_not_found()
-        if selectors.is_blocked_either_way(from_user.id, to_user_id):
+        blocked, friends, pending = selectors.pair_state(from_user.id, to_user_id)
+        if blocked:
             raise _user_not_found()
-        if selectors.are_friends(from_user.id, to_user_id):
+        if friends:
             raise Conflict("You are already friends.", code="already_friends")
-        pending = FriendRequest.objects.filter(
-            Q(from_user_id=from_user.id, to_user_id=to_user_id)
-            | Q(from_user_id=to_user_id, to_user_id=from_user.id),
-            status=FriendRequest.Status.PENDING,
-        )
-        if pending.exists():
+        if pending:
             raise Conflict("A friend request between you is already pending.", code="request_pending")
+        # Both users are locked, so the checks above hold until commit; the unique constraint
+        # stays the last word. No savepoint: on a violation the whole transaction (which
+        # wrote nothing else) rolls back with the 409.
         try:
-            with transaction.atomic():
-                request = FriendRequest.objects.create(from_user=users[from_user.id], to_user=to_user)
+            request = FriendRequest.objects.create(from_user=users[from_user.id], to_user=to_user)
         except IntegrityError:
             raise Conflict(
                 "A friend request between you is already pending.", code="request_pending"

@@ -26,8 +26,9 @@ A suspended user is ``is_active=False``:
   inactive users);
 - their access tokens stop working at once: simplejwt's ``JWTAuthentication`` loads the user
   on every request and rejects an inactive one (401);
-- their refresh tokens are blacklisted, so ``POST /api/auth/token/refresh`` answers 401 even
-  after an unsuspension (they log in again);
+- every session of theirs ends (:func:`bellamy.accounts.services.user_tokens_revoke`: token
+  families revoked, refresh tokens blacklisted), so neither their old access tokens nor
+  ``POST /api/auth/token/refresh`` work even after an unsuspension (they log in again);
 - their open WebSockets are closed after commit
   (:func:`bellamy.realtime.services.close_user_sockets`).
 
@@ -40,8 +41,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.utils import timezone
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from bellamy.accounts.models import TokenFamily
+from bellamy.accounts.services import user_tokens_revoke
 from bellamy.events.services import publish
 from bellamy.realtime.services import close_user_sockets
 from moderation.models import MODERATION_REASON_MAX_LENGTH, ModerationAction
@@ -268,22 +270,6 @@ def _check_user_moderation(user, moderator) -> None:
         raise PermissionDenied("Only superusers may suspend or unsuspend staff accounts.")
 
 
-def refresh_tokens_blacklist(*, user_id: int) -> int:
-    """Blacklist every unexpired, not yet blacklisted refresh token of ``user_id``.
-
-    Returns:
-        How many tokens were blacklisted. Events: none.
-    """
-    outstanding = list(
-        OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
-        .values_list("id", flat=True)
-    )
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token_id=token_id) for token_id in outstanding], ignore_conflicts=True
-    )
-    return len(outstanding)
-
-
 def _user_set_active(*, user, moderator, reason: str, active: bool) -> ModerationAction | None:
     """Suspend (``active=False``) or unsuspend (``active=True``) ``user``: see
     :func:`user_suspend` and :func:`user_unsuspend`, which differ only in what a suspension
@@ -299,7 +285,8 @@ def _user_set_active(*, user, moderator, reason: str, active: bool) -> Moderatio
         locked.is_active = active
         locked.save(update_fields=["is_active"])
         if not active:
-            refresh_tokens_blacklist(user_id=locked.pk)
+            # Every session ends: token families revoked, refresh tokens blacklisted.
+            user_tokens_revoke(user_id=locked.pk, reason=TokenFamily.Reason.SUSPENSION)
         action = ModerationAction.objects.create(
             moderator=moderator,
             action=ModerationAction.Action.USER_UNSUSPEND if active else ModerationAction.Action.USER_SUSPEND,
@@ -314,8 +301,8 @@ def _user_set_active(*, user, moderator, reason: str, active: bool) -> Moderatio
 
 
 def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
-    """Suspend ``user``: ``is_active=False``, refresh tokens blacklisted, sockets closed after
-    commit, one audit row.
+    """Suspend ``user``: ``is_active=False``, every session ended (token families revoked,
+    refresh tokens blacklisted), sockets closed after commit, one audit row.
 
     Args:
         user: the account to suspend (its ``is_active`` attribute is updated in place).

@@ -52,7 +52,9 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["recipient_id", "-updated_at", "-id"], name="notif_listing"),
-            models.Index(fields=["recipient_id"], condition=Q(read_at__isnull=True), name="notif_unread"),
+            # Unread listing (keyset on the same columns) and the unread count.
+            models.Index(fields=["recipient_id", "-updated_at", "-id"], condition=Q(read_at__isnull=True),
+                         name="notif_unread_listing"),
             models.Index(fields=["post_id"], name="notif_post"),
             models.Index(fields=["created_at"], name="notif_created"),
         ]

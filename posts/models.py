@@ -100,15 +100,31 @@ class Hashtag(models.Model):
 
 
 class PostHashtag(models.Model):
-    """A hashtag used in a post (``Post.hashtags`` goes through it); ids follow text order."""
+    """A hashtag used in a post (``Post.hashtags`` goes through it); ids follow text order.
+
+    ``created_at`` is a copy of the post's, written with the link (whoever changes a post's
+    ``created_at`` changes its links' too), so that a hashtag's posts, newest first, are read
+    from this table's index page by page instead of joining all of them to sort.
+    """
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="post_hashtags")
     hashtag = models.ForeignKey(Hashtag, on_delete=models.CASCADE, related_name="post_hashtags")
+    created_at = models.DateTimeField()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["post", "hashtag"], name="posts_posthashtag_unique"),
         ]
+        indexes = [
+            # A hashtag's posts, newest first (GET /api/trends/hashtags/{tag}/posts).
+            models.Index(fields=["hashtag", "-created_at", "-post"], name="posts_posthashtag_listing"),
+        ]
+
+    def save(self, *args, **kwargs):
+        # A link made one at a time takes its post's time; bulk writers pass it themselves.
+        if self.created_at is None:
+            self.created_at = self.post.created_at
+        super().save(*args, **kwargs)
 
 
 class PostMention(models.Model):

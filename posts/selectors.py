@@ -147,6 +147,17 @@ def post_for_viewer(viewer, post_id: int) -> Post:
     return visible_posts(viewer).get(pk=post_id)
 
 
+def post_ref_for_viewer(viewer, post_id: int) -> Post:
+    """Return post ``post_id`` with only ``id``, ``author_id`` and ``visibility`` loaded, if
+    ``viewer`` may see it: the one query a write on the post (comment, unlike, report,
+    delete) needs before its service.
+
+    Raises:
+        Post.DoesNotExist: no such post, or ``viewer`` may not see it (404).
+    """
+    return visible_posts(viewer, details=False).only("id", "author_id", "visibility").get(pk=post_id)
+
+
 def user_posts(viewer, user_id: int) -> QuerySet[Post]:
     """Return the posts of user ``user_id`` that ``viewer`` may see, newest first
     (``-created_at, -id``), prepared for serialization.

@@ -1,10 +1,11 @@
 """Run the production stack as real processes for end-to-end tests and benchmarks.
 
-:class:`LiveStack` starts, against the services of ``bin/services``: the web process (Daphne:
-HTTP + WebSocket), one Celery worker serving every queue, and the Kafka forwarder — with
-Kafka events, Celery on Redis, channels-redis, presence in Redis and the MongoDB notification
-store. Topic prefix, consumer group, Redis key prefix and MongoDB database are unique per
-stack, so a stack never sees another one's events.
+:class:`LiveStack` starts, under the same process manager as ``bin/stack`` (supervisord,
+:mod:`deploy.stack`), against the services of ``bin/services``: the web program (HTTP +
+WebSocket), Celery workers serving every queue, and the Kafka forwarder — with Kafka events,
+Celery on Redis, channels-redis, presence in Redis and the MongoDB notification store. Each
+stack has its own namespace (``BELLAMY_NAMESPACE=stack<tag>``: Redis key prefix, topic prefix,
+consumer group, MongoDB database), so a stack never sees another one's data.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import httpx
+from deploy.stack import QUEUES, Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 
 
 def current_database_url() -> str:
@@ -39,38 +39,71 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc/<pid>/task/*/children)."""
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return pids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+
+
+def _redis_server() -> str:
+    """``host:port`` of the Redis the caller uses (``REDIS_URL``), else the local default."""
+    url = os.environ.get("REDIS_URL", "")
+    return urlsplit(url).netloc.rsplit("@", 1)[-1] if url.startswith("redis://") else "127.0.0.1:6379"
+
+
 class LiveStack:
-    """Web + worker + forwarder subprocesses sharing one environment.
+    """Web + workers + forwarder under supervisord, sharing one environment.
 
     Args:
         database_url: the PostgreSQL database the processes use; default the one Django is
             connected to (a test database works: tests write their rows committed, with
             ``transactional_db``).
-        workers: Celery worker processes (each serves every queue).
-        log_dir: where each process's output goes.
+        workers: Celery worker programs (``worker0``, ``worker1``, ...; each serves every queue).
+        log_dir: where each program's log (``<name>.log``) and supervisord's files go.
         extra_env: more variables (e.g. ``BELLAMY_GRAPH_URL``).
+        beat: also run celery beat (off by default: tests and benchmarks drive the relay).
+        web_processes: processes of the web server (``BELLAMY_WEB_PROCESSES``; default 1).
+        relay_sweep: also run the outbox relay sweep (celery beat), for long loads.
+        per_queue_workers: one worker per queue (``worker-scoring``, ...), as ``bin/stack``,
+            instead of ``workers`` workers serving every queue.
     """
 
     def __init__(self, *, database_url: str | None = None, workers: int = 1, log_dir: Path | None = None,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, beat: bool = False, per_queue_workers: bool = False,
+                 web_processes: int = 1, relay_sweep: bool = False):
         tag = uuid.uuid4().hex[:8]
+        self.tag = tag
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_dir = log_dir or ROOT / ".data" / "live-stack" / tag
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.tag = tag
+        redis = _redis_server()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("BELLAMY_", "CELERY_", "REDIS_"))},
             "DJANGO_SETTINGS_MODULE": "bellamy.settings",
             "DJANGO_DEBUG": "0",
             "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "live-stack-secret-key-not-for-production-0123"),
             "DATABASE_URL": database_url or current_database_url(),
-            "REDIS_URL": "redis://127.0.0.1:6379/10",
-            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/11",
-            "BELLAMY_KEY_PREFIX": f"stack{tag}",
+            "REDIS_URL": f"redis://{redis}/10",
+            "CELERY_BROKER_URL": f"redis://{redis}/11",
+            "BELLAMY_NAMESPACE": f"stack{tag}",
             "BELLAMY_EVENTS_URL": "kafka://127.0.0.1:9092",
-            "BELLAMY_TOPIC_PREFIX": f"stack{tag}.",
-            "BELLAMY_FORWARDER_GROUP": f"stack{tag}-forwarder",
             "BELLAMY_NOTIFICATIONS_URL": "mongodb://127.0.0.1:27017",
             "BELLAMY_MONGO_DATABASE": f"bellamy_stack_{tag}",
             "BELLAMY_LOG_LEVEL": "WARNING",
@@ -78,88 +111,95 @@ class LiveStack:
             **(extra_env or {}),
         }
         self.workers = workers
+        layout = {} if per_queue_workers else {"workers": tuple((f"worker{n}", QUEUES) for n in range(workers))}
+        self.stack = Stack(
+            StackConfig.from_env(
+                self.env, run_dir=self.log_dir, log_dir=self.log_dir, host="127.0.0.1", port=self.port,
+                namespace=f"stack{tag}", beat=beat or relay_sweep, log_level="WARNING", web_processes=web_processes, **layout,
+            ),
+            self.env,
+        )
+        self.stop_seconds: float | None = None
+        #: Programs started alone, outside supervisord (:meth:`start_web`).
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def _start(self, name: str, args: list[str]) -> None:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.processes[name] = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
-
     def start(self, timeout: float = 90.0) -> LiveStack:
-        """Start every process and wait until each is ready.
+        """Start every program and wait until each is ready.
 
         Raises:
-            RuntimeError: a process exited or was not ready within ``timeout`` seconds
+            RuntimeError: a program exited for good or was not ready within ``timeout`` seconds
                 (the message holds the tail of its log).
         """
-        self._start("web", [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
-                            "bellamy.asgi:application"])
-        for n in range(self.workers):
-            self._start(f"worker{n}", [str(VENV_BIN / "celery"), "-A", "bellamy", "worker", "-Q",
-                                       "scoring,graph,notifications,trends,default", "-n", f"w{n}-{self.tag}@%h",
-                                       "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO",
-                                       "--without-gossip", "--without-mingle", "--without-heartbeat"])
-        self._start("forwarder", [sys.executable, "manage.py", "run_event_forwarder",
-                                  "--liveness-file", str(self.log_dir / "forwarder.alive")])
-        deadline = time.monotonic() + timeout
-        self._wait(lambda: self._http_ok("/healthz"), "web", deadline)
-        for n in range(self.workers):
-            self._wait(lambda n=n: b"ready." in (self.log_dir / f"worker{n}.log").read_bytes(), f"worker{n}", deadline)
-        self._wait(lambda: b"partitions assigned" in (self.log_dir / "forwarder.log").read_bytes()
-                   or (self.log_dir / "forwarder.alive").exists(), "forwarder", deadline)
+        self.stack.start(timeout=timeout)
         return self
 
-    def _http_ok(self, path: str) -> bool:
-        try:
-            return httpx.get(self.base_url + path, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def start_web(self) -> None:
+        """Start only the web server's command (``deploy.stack.web_command``), as a plain
+        child process outside supervisord — for tests of the server program itself (its
+        processes, its own SIGTERM handling). :meth:`wait_web` waits until it answers;
+        :meth:`stop` stops it."""
+        web = next(p for p in self.stack.programs if p.name == "web")
+        log = open(self.log_dir / "web.log", "wb")  # noqa: SIM115 (closed with the process)
+        self.processes["web"] = subprocess.Popen(
+            list(web.command), cwd=ROOT, env={"BELLAMY_DB_POOL_MAX": str(web.db_pool_max), **self.env, **dict(web.env)},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
 
-    def _wait(self, ready, name: str, deadline: float) -> None:
+    def wait_web(self, timeout: float = 60.0) -> None:
+        """Wait until the web server started by :meth:`start_web` answers ``GET /healthz``.
+
+        Raises:
+            RuntimeError: it exited, or did not answer within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        web = self.processes["web"]
         while time.monotonic() < deadline:
-            for proc_name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{proc_name} exited with {proc.returncode}:\n{self.tail(proc_name)}")
-            if ready():
+            if web.poll() is not None:
+                raise RuntimeError(f"web exited with {web.returncode}:\n{self.tail('web')}")
+            if self.stack._http_ok("/healthz"):
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"{name} not ready in time:\n{self.tail(name)}")
+        raise RuntimeError(f"web not ready in time:\n{self.tail('web')}")
+
+    def pids(self) -> dict[str, int]:
+        """``{program: pid}`` as supervisord reports them (0 for a program not running)."""
+        return self.stack.pids()
 
     def tail(self, name: str, lines: int = 40) -> str:
-        """The last ``lines`` lines of a process's log."""
-        path = self.log_dir / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        """The last ``lines`` lines of a program's log."""
+        return self.stack.tail(name, lines)
 
     def rss_mb(self) -> dict[str, float]:
-        """Resident memory of each process (MiB), from /proc."""
+        """Resident memory of each program (MiB), from /proc; a program with children (the web
+        server's worker processes) counts its whole tree."""
         result = {}
-        for name, proc in self.processes.items():
-            try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-            except OSError:
-                continue
-            kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            result[name] = kb / 1024
+        for name, pid in self.pids().items():
+            total = sum(_rss_kb(p) for p in _process_tree(pid)) if pid else 0
+            if total:
+                result[name] = total / 1024
         return result
 
     def stop(self) -> None:
-        """SIGTERM every process group, then SIGKILL what is left after 15 s; drop the stack's
-        MongoDB database."""
+        """SIGTERM supervisord (it stops every program, SIGKILL after each one's stop timeout);
+        drop the stack's MongoDB database. ``stop_seconds`` says how long the shutdown took.
+        Programs started alone (:meth:`start_web`) get SIGTERM, then SIGKILL after 15 s."""
+        self.stop_seconds = self.stack.stop()
         for proc in self.processes.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
         from pymongo import MongoClient
 
         client = MongoClient(self.env["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)
-        client.drop_database(self.env["BELLAMY_MONGO_DATABASE"])
-        client.close()
+        try:
+            client.drop_database(self.env["BELLAMY_MONGO_DATABASE"])
+        finally:
+            client.close()
 
     def __enter__(self) -> LiveStack:
         return self.start()

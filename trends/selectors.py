@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, IntegerField, Max, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from posts import selectors as post_selectors
@@ -135,9 +135,21 @@ def parse_tag(raw: str) -> str | None:
 
 def hashtag_posts(viewer, name: str) -> QuerySet[Post]:
     """The posts ``viewer`` may see that use hashtag ``name`` (already normalised), newest
-    first (``-created_at, -id``), prepared for ``PostSerializer``."""
+    first, prepared for ``PostSerializer``.
+
+    Ordered by the link's copy of the post's time and id (annotations ``tag_created_at``,
+    ``tag_post_id``, equal to the post's ``created_at`` and ``id``), with the hashtag's id
+    as a scalar subquery: PostgreSQL walks index ``posts_posthashtag_listing`` from the
+    cursor and stops after the page (keyset pagination ordering ``HASHTAG_POSTS_ORDERING``).
+    """
+    tag_id = Subquery(Hashtag.objects.filter(name=name).values("id")[:1])
     return (
         post_selectors.visible_posts(viewer)
-        .filter(post_hashtags__hashtag__name=name)
-        .order_by("-created_at", "-id")
+        .filter(post_hashtags__hashtag_id=tag_id)
+        .annotate(tag_created_at=F("post_hashtags__created_at"), tag_post_id=F("post_hashtags__post_id"))
+        .order_by("-tag_created_at", "-tag_post_id")
     )
+
+
+#: Keyset ordering of :func:`hashtag_posts` (its annotations).
+HASHTAG_POSTS_ORDERING = ("-tag_created_at", "-tag_post_id")

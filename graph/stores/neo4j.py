@@ -13,7 +13,8 @@ Model (ARCHITECTURE.md §5), per deployment **namespace** ``ns``:
 Every query matches nodes by ``ns`` (relationships are reached only through them), so two
 deployments sharing a server — a stack, the demo, test runs — never read or write each other's
 data, and :meth:`Neo4jGraphStore.clear` deletes one namespace only. The namespace comes from
-settings (``BELLAMY_NAMESPACE``, else ``BELLAMY_KEY_PREFIX``) unless given. The label is
+settings (``BELLAMY_NAMESPACE``, the name every other per-deployment name derives from) unless
+given. The label is
 ``Member``, not the ``User`` of releases before namespaces: their single-property uniqueness
 constraint on ``User.user_id`` may still exist on a shared server and would forbid one user id in
 two namespaces. ``manage.py graph_install_schema`` installs the composite uniqueness constraints
@@ -222,9 +223,9 @@ _connected_url: str | None = None
 
 
 def default_namespace() -> str:
-    """The deployment's namespace: ``settings.BELLAMY_NAMESPACE`` when set, else
-    ``settings.BELLAMY_KEY_PREFIX`` (which already separates the deployments' Redis keys)."""
-    return getattr(settings, "BELLAMY_NAMESPACE", "") or settings.BELLAMY_KEY_PREFIX
+    """The deployment's namespace: ``settings.BELLAMY_NAMESPACE`` (``bellamy`` when unset; the
+    Redis key prefix, topic prefix, consumer group and MongoDB database derive from it too)."""
+    return settings.BELLAMY_NAMESPACE
 
 
 class Neo4jGraphStore(GraphStore):

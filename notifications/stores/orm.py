@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from bellamy.api.pagination import keyset_after
 from notifications.models import Notification
 from notifications.stores.base import (
     GroupUpdate,
@@ -369,7 +370,9 @@ class OrmNotificationStore(NotificationStore):
             pks = _int_ids([last_id])
             if not pks:
                 raise InvalidCursor("Invalid cursor.")
-            rows = rows.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, pk__lt=pks[0]))
+            # One row-value range condition, so notif_listing / notif_unread_listing read
+            # only this page's rows however deep the cursor is.
+            rows = rows.filter(keyset_after(("-updated_at", "-id"), [moment, pks[0]], Notification))
         page = [_record(row) for row in rows.order_by("-updated_at", "-id")[: limit + 1]]
         if len(page) > limit:
             page = page[:limit]

@@ -8,6 +8,8 @@ converted), enums must be known values; errors are DRF's ``{"field": ["message"]
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -28,8 +30,10 @@ class PostSerializer(serializers.ModelSerializer):
     mentions: [user..], created_at, edited_at, like_count, comment_count, liked_by_me, score}``.
 
     Expects a post from :func:`posts.selectors.visible_posts` (author joined, hashtag and
-    mention links prefetched, ``liked_by_me`` and ``score`` annotated); a post without the
-    annotations serializes ``liked_by_me`` as false and ``score`` as null.
+    mention links prefetched, ``liked_by_me`` and ``score`` annotated), or the post
+    :func:`posts.services.post_create` returns (``hashtag_names`` and ``mentioned_users``
+    attached, so the 201 needs no query); a post without the annotations serializes
+    ``liked_by_me`` as false and ``score`` as null.
     """
 
     author = UserSerializer(read_only=True)
@@ -58,11 +62,21 @@ class PostSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_hashtags(self, post: Post) -> list[str]:
-        return [link.hashtag.name for link in post.post_hashtags.all()]
+        names = getattr(post, "hashtag_names", None)
+        return list(names) if names is not None else [link.hashtag.name for link in post.post_hashtags.all()]
 
     @extend_schema_field(UserSerializer(many=True))
     def get_mentions(self, post: Post) -> list[dict]:
-        return UserSerializer([link.user for link in post.post_mentions.all()], many=True).data
+        users = getattr(post, "mentioned_users", None)
+        if users is None:
+            users = [link.user for link in post.post_mentions.all()]
+        return [self._user_serializer.to_representation(user) for user in users]
+
+    @cached_property
+    def _user_serializer(self) -> UserSerializer:
+        # One for every post of a page: building a ModelSerializer's fields costs more than
+        # rendering a user with them.
+        return UserSerializer()
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_liked_by_me(self, post: Post) -> bool:

@@ -51,6 +51,14 @@ def _visible_post(request, pk: int) -> Post:
         raise NotFound("No such post.", code="post_not_found") from None
 
 
+def _visible_post_ref(request, pk: int) -> Post:
+    """The post ``pk`` (id, author and visibility only), if the caller may see it; else 404."""
+    try:
+        return selectors.post_ref_for_viewer(request.user, pk)
+    except Post.DoesNotExist:
+        raise NotFound("No such post.", code="post_not_found") from None
+
+
 def _post_response(request, pk: int, *, status_code: int = status.HTTP_200_OK) -> Response:
     """Re-read post ``pk`` for the caller (fresh counters, links, ``liked_by_me``)."""
     return Response(PostSerializer(_visible_post(request, pk)).data, status=status_code)
@@ -80,15 +88,19 @@ class UserPostsView(GenericAPIView):
         operation_id="user_posts_create",
         summary="Create a post (the seed route); userId must be the caller",
         request=PostCreateSerializer,
-        responses={201: PostSerializer, **BAD_REQUEST, 401: ERRORS[401], **FORBIDDEN},
+        responses={
+            201: PostSerializer, **BAD_REQUEST, 401: ERRORS[401], **FORBIDDEN,
+            404: OpenApiResponse(ErrorSerializer, description="userId is not an id (1..2^63-1): no such route."),
+        },
     )
     def post(self, request, user_id: int):
         if user_id != request.user.pk:
             raise PermissionDenied("You can only create posts as yourself.")
         body = PostCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        # The author sees their own new post: the 201 is built from what the service holds.
         post = services.post_create(author=request.user, **body.validated_data)
-        return _post_response(request, post.pk, status_code=status.HTTP_201_CREATED)
+        return Response(PostSerializer(post).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["posts"])
@@ -121,7 +133,7 @@ class PostDetailView(GenericAPIView):
         operation_id="posts_destroy", summary="Delete a post (author only)", responses={204: None, **ERRORS, **FORBIDDEN}
     )
     def delete(self, request, pk: int):
-        post = _visible_post(request, pk)
+        post = _visible_post_ref(request, pk)
         services.post_delete(post=post, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -142,13 +154,15 @@ class PostLikeView(GenericAPIView):
     def post(self, request, pk: int):
         post = _visible_post(request, pk)
         _, created = services.post_like(post=post, user=request.user)
-        return _post_response(
-            request, pk, status_code=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        # ``post`` was read with the caller's details; the service updated its counter and
+        # ``liked_by_me`` (an existing like was already in both).
+        return Response(
+            PostSerializer(post).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
     @extend_schema(operation_id="posts_unlike", summary="Remove your like (204 even if none)", responses={204: None, **ERRORS})
     def delete(self, request, pk: int):
-        post = _visible_post(request, pk)
+        post = _visible_post_ref(request, pk)
         services.post_unlike(post=post, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -180,7 +194,7 @@ class PostCommentsView(GenericAPIView):
         responses={201: CommentSerializer, **BAD_REQUEST, **ERRORS},
     )
     def post(self, request, pk: int):
-        post = _visible_post(request, pk)
+        post = _visible_post_ref(request, pk)
         body = CommentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         comment = services.comment_create(
@@ -229,7 +243,7 @@ class PostReportView(GenericAPIView):
         },
     )
     def post(self, request, pk: int):
-        post = _visible_post(request, pk)
+        post = _visible_post_ref(request, pk)
         body = ReportCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         report = services.report_create(post=post, reporter=request.user, **body.validated_data)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph.stores.base import GraphStoreError, InteractionChange, InteractionStep, Suggestion
+from tests.conftest import NEO4J_URL
 from tests.graph_store.conftest import HALF_LIFE, T0, neo4j_store
 
 pytestmark = pytest.mark.services
@@ -314,6 +315,19 @@ def test_two_neo4j_namespaces_never_see_each_other(ids):
         one.clear()
         two.clear()
 
+
+
+def test_neo4j_namespace_defaults_to_the_deployments_namespace(settings):
+    # given: a deployment named by BELLAMY_NAMESPACE (its Redis key prefix set apart)
+    from graph.stores.neo4j import Neo4jGraphStore
+
+    settings.BELLAMY_NAMESPACE = "staging_b"
+    settings.BELLAMY_KEY_PREFIX = "other_prefix"
+    # then: a store configured without a namespace writes in that deployment's namespace
+    assert Neo4jGraphStore(url=NEO4J_URL).namespace == "staging_b"
+    # and: an explicit empty namespace is refused rather than writing outside any namespace
+    with pytest.raises(GraphStoreError, match="non-empty namespace"):
+        Neo4jGraphStore(url=NEO4J_URL, namespace="")
 
 # --- users and maintenance --------------------------------------------------------------------
 

@@ -63,7 +63,8 @@ def import_corpus(rows: list[dict]) -> dict[str, int]:
     Hashtag.objects.bulk_create([Hashtag(name=n) for n in all_names], ignore_conflicts=True, batch_size=2000)
     tag_ids = dict(Hashtag.objects.filter(name__in=all_names).values_list("name", "id"))
     PostHashtag.objects.bulk_create(
-        [PostHashtag(post_id=post.id, hashtag_id=tag_ids[n]) for post, names in zip(posts, tags_per_post) for n in names],
+        [PostHashtag(post_id=post.id, hashtag_id=tag_ids[n], created_at=post.created_at)
+         for post, names in zip(posts, tags_per_post) for n in names],
         batch_size=5000,
     )
     return {row["post_id"]: post.id for row, post in zip(rows, posts)}

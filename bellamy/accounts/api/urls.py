@@ -10,5 +10,6 @@ urlpatterns = [
     path("auth/token", views.TokenView.as_view(), name="auth-token"),
     path("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/password", views.PasswordChangeView.as_view(), name="auth-password"),
     path("users/me", views.MeView.as_view(), name="users-me"),
 ]

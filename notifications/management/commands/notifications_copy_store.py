@@ -6,13 +6,14 @@ Batched (keyset over the source's ids, one bulk insert per batch) and idempotent
 notification whose ``(event_id, recipient_id)`` — or group — is already in the target is
 skipped, so an interrupted copy can simply be run again. Read state, actors, groups and times
 are kept; ids are the target's own. The MongoDB side defaults to ``BELLAMY_NOTIFICATIONS_URL``
-and ``BELLAMY_MONGO_DATABASE``. Prints progress per batch and a summary line.
+and ``settings.BELLAMY_MONGO_DATABASE`` (derived from ``BELLAMY_NAMESPACE`` unless set). Prints progress per batch and a summary line.
 """
 
 from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bellamy.backends import build_backend
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="source", choices=["orm", "mongo"], required=True)
         parser.add_argument("--to", dest="target", choices=["orm", "mongo"], required=True)
         parser.add_argument("--mongo-url", default=os.environ.get("BELLAMY_NOTIFICATIONS_URL", ""))
-        parser.add_argument("--mongo-database", default=os.environ.get("BELLAMY_MONGO_DATABASE", "bellamy"))
+        parser.add_argument("--mongo-database", default=settings.BELLAMY_MONGO_DATABASE)
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument("--dry-run", action="store_true", help="count the source only; write nothing")
 

@@ -1,0 +1,65 @@
+"""The PostgreSQL connection budget of the stack: each program's pool size, their sum, and the
+check against the server's limit that bin/stack runs before starting."""
+
+from __future__ import annotations
+
+import pytest
+
+from deploy.stack import ADMIN_CONNECTIONS, StackConfig, budget_table, check_budget, connection_budget, server_connection_limit
+
+
+def programs(tmp_path, **env):
+    return StackConfig.from_env(env, run_dir=tmp_path, log_dir=tmp_path).programs()
+
+
+def test_default_web_processes_are_one_per_core(tmp_path):
+    import os
+
+    web = next(p for p in programs(tmp_path) if p.name == "web")
+    assert (web.processes, web.db_pool_max, web.connections) == (os.cpu_count(), 8, 8 * os.cpu_count())
+
+
+def test_stack_with_one_web_process_holds_36_connections(tmp_path):
+    stack = programs(tmp_path, BELLAMY_WEB_PROCESSES="1")
+    assert {p.name: (p.processes, p.db_pool_max) for p in stack} == {
+        "web": (1, 8), "worker-scoring": (1, 5), "worker-graph": (1, 5), "worker-notifications": (1, 5),
+        "worker-trends": (1, 5), "worker-default": (1, 5), "beat": (1, 1), "forwarder": (1, 2),
+    }
+    assert connection_budget(stack) == 36
+    assert budget_table(stack).splitlines()[-1].split() == ["total", "8", "36"]
+
+
+def test_sizes_come_from_the_environment(tmp_path):
+    stack = programs(tmp_path, BELLAMY_WEB_PROCESSES="1", BELLAMY_WEB_DB_POOL_MAX="12", BELLAMY_WORKER_CONCURRENCY="8")
+    assert connection_budget(stack) == 12 + 5 * 9 + 1 + 2
+    # prefork: every child holds its own connections (a task and the relay thread), the parent none.
+    prefork = programs(tmp_path, BELLAMY_WEB_PROCESSES="1", BELLAMY_WORKER_POOL="prefork", BELLAMY_WORKER_CONCURRENCY="3")
+    worker = next(p for p in prefork if p.name == "worker-graph")
+    assert (worker.processes, worker.db_pool_max, worker.connections) == (3, 2, 6)
+    assert connection_budget(prefork) == 8 + 5 * 6 + 1 + 2
+
+
+def test_each_web_process_holds_its_own_pool(tmp_path):
+    web = next(p for p in programs(tmp_path, BELLAMY_WEB_PROCESSES="3") if p.name == "web")
+    assert (web.processes, web.db_pool_max, web.connections) == (3, 8, 24)
+    assert dict(web.env)["BELLAMY_WEB_PROCESSES"] == "3"
+    with pytest.raises(ValueError, match="BELLAMY_WEB_PROCESSES=0 is below 1"):
+        programs(tmp_path, BELLAMY_WEB_PROCESSES="0")
+
+
+def test_budget_must_leave_reserved_and_admin_connections_free(tmp_path):
+    stack = programs(tmp_path, BELLAMY_WEB_PROCESSES="1")
+    assert ADMIN_CONNECTIONS == 5
+    assert check_budget(stack, 200, 3) is None
+    assert check_budget(stack, 44, 3) is None  # 36 = 44 - 3 - 5
+    assert check_budget(stack, 43, 3) == (
+        "the stack may hold 36 PostgreSQL connections but the server allows 35 (max_connections 43 - 3 reserved "
+        "- 5 for admin); lower BELLAMY_WEB_DB_POOL_MAX / BELLAMY_WORKER_CONCURRENCY or raise max_connections")
+
+
+@pytest.mark.services
+def test_server_limit_is_read_from_postgresql(db):
+    from tests.live_stack import current_database_url
+
+    # services/postgres/postgresql.conf.in (and docker-compose.yml) set max_connections = 200.
+    assert server_connection_limit(current_database_url()) == (200, 3)
