@@ -283,3 +283,38 @@ def test_a_batch_bumps_every_affected_feed_in_one_round_trip(user_factory, befri
     assert small[2] == sorted({a.pk for a in authors[:2]} | {f.pk for a in authors[:2] for f in friends[a.pk]})
     assert stranger.pk in large[2] and shared.pk in large[2]
     assert all(feed_version(u) != version for u, version in before.items())
+
+
+def test_a_partly_handled_batch_invalidates_only_for_the_new_events(user_factory, befriend):
+    from bellamy.events.envelope import Envelope
+    from bellamy.events.models import ProcessedEvent
+    from feed.tasks import invalidate_feeds_task
+
+    # given two authors with a friend each, and the first author's post.created already handled
+    first, second = user_factory(username="first"), user_factory(username="second")
+    first_friend, second_friend = user_factory(username="ff"), user_factory(username="sf")
+    befriend(first, first_friend)
+    befriend(second, second_friend)
+
+    def created(author) -> dict:
+        return Envelope(type="post.created", key=str(author.pk),
+                        data={"post_id": 1, "author_id": author.pk}).to_dict()
+
+    handled, new = created(first), created(second)
+    assert invalidate_feeds_task([handled]) == sorted([first.pk, first_friend.pk])
+    versions = {u.pk: feed_version(u.pk) for u in (first, first_friend, second, second_friend)}
+
+    # when the batch is delivered again with a new event after the handled one
+    bumped = invalidate_feeds_task([handled, new])
+
+    # then only the new event's author and friends are invalidated, and each event is recorded once
+    assert bumped == sorted([second.pk, second_friend.pk])
+    assert feed_version(first.pk) == versions[first.pk]
+    assert feed_version(first_friend.pk) == versions[first_friend.pk]
+    assert feed_version(second.pk) != versions[second.pk]
+    assert feed_version(second_friend.pk) != versions[second_friend.pk]
+    assert ProcessedEvent.objects.filter(task_name="feed.invalidate_feeds_task").count() == 2
+    # and a batch of events all handled before changes nothing
+    after = {u.pk: feed_version(u.pk) for u in (first, first_friend, second, second_friend)}
+    assert invalidate_feeds_task([handled, new]) is None
+    assert {u: feed_version(u) for u in after} == after

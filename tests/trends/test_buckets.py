@@ -202,3 +202,31 @@ def test_sync_statements_do_not_grow_with_the_batch(user_factory):
     # a batch of 2 and a batch of 50 cost the same statements (one upsert of every bucket)
     assert statements(posts[:2]) == statements(posts[2:])
     assert buckets()[("shared", H)] == (52, 5, sorted(a.id for a in authors))
+
+
+def test_a_partly_handled_batch_syncs_only_the_new_events(user_factory):
+    from trends.tasks import sync_posts_task
+
+    # given A's post handled already, then a batch redelivering it before B's new post
+    a, b = user_factory(), user_factory()
+    first = make_post(a, ["x", "y"], H + timedelta(minutes=5), sync=False)
+    second = make_post(b, ["x", "z"], H + timedelta(minutes=10), sync=False)
+    handled = _created(first)
+    assert sync_posts_task([handled]) == {"added": 2, "removed": 0}
+
+    # when the batch arrives
+    new = _created(second)
+    result = sync_posts_task([handled, new])
+
+    # then only B's post is synced, each event recorded once, and the buckets count both posts once
+    assert result == {"added": 2, "removed": 0}
+    assert ProcessedEvent.objects.filter(task_name="trends.sync_posts_task").count() == 2
+    assert buckets() == {
+        ("x", H): (2, 2, sorted([a.id, b.id])),
+        ("y", H): (1, 1, [a.id]),
+        ("z", H): (1, 1, [b.id]),
+    }
+    assert ledger_size() == 4
+    # and the same batch once more changes nothing
+    assert sync_posts_task([handled, new]) is None
+    assert ledger_size() == 4
