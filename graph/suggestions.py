@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Q
 
+from bellamy import metrics
 from graph.models import FriendRequest
 from graph.selectors import blocked_ids, friend_ids
 from graph.stores import get_graph_store
@@ -113,6 +114,7 @@ def ranked_candidates(user_id: int, *, limit: int) -> list[tuple[int, int, float
     ``limit``), cached :data:`CACHE_SECONDS` at the user's version."""
     key = cache_key(user_id, limit)
     cached = cache.get(key)
+    metrics.cache_lookup("suggestions", hit=cached is not None)
     if cached is not None:
         return cached
     ranked = [

@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.events.envelope import Envelope
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages
@@ -59,6 +60,7 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
         # Objects are built only for online recipients; offline ones cost the presence lookup.
         online = get_presence().online({record.recipient_id for record in records})
         pending = sorted((r for r in records if r.recipient_id in online), key=lambda r: r.recipient_id)
+        metrics.push_offline(PUSH_TYPE, len(records) - len(pending))
         if pending:
             push_messages(
                 (record.recipient_id, {"type": PUSH_TYPE, "data": data})
