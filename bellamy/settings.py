@@ -164,15 +164,39 @@ CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER = config.celery_broker(
 )
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
+# Delivery: a task's message is acknowledged after the task returned, never before it ran. A pool
+# process killed mid-task makes the worker requeue the message at once (reject on worker lost);
+# a whole worker killed leaves its unacknowledged messages in Redis, where any worker restores
+# them after BELLAMY_TASK_VISIBILITY_TIMEOUT seconds (kombu's default is one hour, which is how
+# a SIGKILLed worker's tasks went missing). Each process reserves only the message it runs, so
+# no message waits in a worker's memory long enough to be restored while still queued there.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+#: Seconds after which a delivered but unacknowledged task message is handed out again (its
+#: worker died). A running event task refreshes its delivery every third of this
+#: (``bellamy.events.delivery``), so only a dead worker's messages time out.
+BELLAMY_TASK_VISIBILITY_TIMEOUT = env.int("BELLAMY_TASK_VISIBILITY_TIMEOUT", default=30)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 #: One queue per worker (ARCHITECTURE.md §4); the routing table names the queue of each task.
 BELLAMY_QUEUES = ("scoring", "graph", "notifications", "trends", "default")
 CELERY_TASK_QUEUES = [Queue(name) for name in BELLAMY_QUEUES]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{BELLAMY_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{BELLAMY_KEY_PREFIX}:celery:",
+    "visibility_timeout": BELLAMY_TASK_VISIBILITY_TIMEOUT,
+    # Look for messages to restore every few seconds (kombu's default sweep is every ~100 s).
+    "unacked_restore_interval": max(1, min(5, BELLAMY_TASK_VISIBILITY_TIMEOUT // 3)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: A worker keeps reconnecting to the broker for as long as it is down (never gives up and exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+#: Seconds during which an event task retries transient errors (PostgreSQL, Redis, MongoDB, Neo4j,
+#: Kafka unreachable or overloaded) with exponential back-off before its batch is dead-lettered.
+#: PostgreSQL being unreachable is retried for as long as it lasts: the dead-letter store is there.
+BELLAMY_TASK_RETRY_BUDGET = env.float("BELLAMY_TASK_RETRY_BUDGET", default=600.0)
+#: Longest pause between two retries of a task, in seconds (the back-off doubles from 0.5 s).
+BELLAMY_TASK_RETRY_MAX_DELAY = env.float("BELLAMY_TASK_RETRY_MAX_DELAY", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "events.relay_outbox_task", "schedule": 5.0},
     "prune-outbox": {"task": "events.prune_outbox_task", "schedule": 3600.0},

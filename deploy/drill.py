@@ -249,6 +249,7 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
 
     from bellamy.backends import get_backend
     from bellamy.events.models import OutboxEvent, ProcessedEvent
+    from bellamy.events.routes import ROUTES
     from feed.models import ContentScore
     from graph.models import Friendship
     from posts.models import Post, PostMention
@@ -277,8 +278,10 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
         mentions = list(PostMention.objects.filter(post_id__in=ids).values("post__author_id", "user_id")
                         .annotate(n=Count("id")))
         expected_mentions = sum(row["n"] for row in mentions)
-        default_tasks = ("feed.invalidate_feeds_task", "feed.push_post_created_task")
-        effects.default = (2 * len(event_ids), ProcessedEvent.objects.filter(
+        # The default queue's tasks of post.created as routed today (their names move with the
+        # code: the friends' push went from feed to notifications).
+        default_tasks = [route.task for route in ROUTES["post.created"] if route.queue == "default"]
+        effects.default = (len(default_tasks) * len(event_ids), ProcessedEvent.objects.filter(
             event_id__in=event_ids, task_name__in=default_tasks).count())
         client = MongoClient(os.environ["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)
         try:

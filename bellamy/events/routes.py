@@ -13,7 +13,9 @@ registered with :func:`bellamy.events.idempotency.batch_task` handles the list a
 Order guarantee. Events of one type and one key are on one Kafka partition, and reach a route's
 handler in publication order *within* a batch (the list's order). Across batches, a route's
 tasks are enqueued in batch order on its queue, so order holds across batches only where the
-queue is consumed serially: one worker process with ``--concurrency 1``. Events of *different* types (different topics)
+queue is consumed serially: one worker process with ``--concurrency 1`` (a failing batch is
+retried in place, so a later batch never overtakes it; a batch redelivered after its worker died
+is handed out before the queue's waiting ones). Events of *different* types (different topics)
 are ordered within a batch by ``occurred_at``, but not across batches. Hence:
 
 * ``graph`` applies state changes from the events (friend edge added/removed, weight +/-): run
