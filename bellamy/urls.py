@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/", include("trends.api.urls")),
     path("api/", include("notifications.api.urls")),
     path("api/", include("analytics.api.urls")),
+    path("api/", include("exports.api.urls")),
 ]
 
 handler404 = "bellamy.api.exceptions.not_found"

@@ -258,3 +258,19 @@ def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
         .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle), is_active=True)
         .exclude(id__in=blocked_ids(viewer_id))
     )
+
+
+def friendships_of(user_id: int) -> QuerySet:
+    """``user_id``'s friendships as ``(friend id, since)`` rows, oldest first (the data export).
+
+    Returns:
+        A lazy ``values_list`` QuerySet of ``(int, datetime)``; includes inactive friends.
+    """
+    return (
+        Friendship.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
+        .annotate(
+            friend_id=Case(When(user_low_id=user_id, then=F("user_high_id")), default=F("user_low_id"))
+        )
+        .order_by("created_at", "id")
+        .values_list("friend_id", "created_at")
+    )

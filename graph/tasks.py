@@ -31,9 +31,12 @@ from datetime import datetime
 
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
+from bellamy.accounts.selectors import live_user_ids
+from bellamy.caching import cache_delete_matching
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import event_task
+from bellamy.events.idempotency import batch_task, event_task
 from bellamy.events.services import publish
+from graph import services
 from graph.stores import get_graph_store
 from graph.weights import COMMENT_WEIGHT, LIKE_WEIGHT, MENTION_WEIGHT, WEIGHT_THRESHOLD
 
@@ -63,11 +66,12 @@ def change_weight(*, from_id: int, to_id: int, amount: float, at: datetime) -> f
         amount: positive to strengthen, negative to weaken (the store floors at 0).
         at: the moment of the interaction.
     Returns:
-        The new weight, or ``None`` for a self-interaction (ignored).
+        The new weight, or ``None`` for a self-interaction or an erased user (ignored: an event
+        still queued when the account was erased must not bring its node back).
     Events:
         ``relationship_weight.updated`` ``{from_user_id, to_user_id, weight}`` on a crossing.
     """
-    if from_id == to_id:
+    if from_id == to_id or len(live_user_ids([from_id, to_id])) < 2:
         return None
     store = get_graph_store()
     before = store.weight(from_id, to_id, at=at)
@@ -88,9 +92,12 @@ def _mentions(author_id: int, mention_ids, at: datetime) -> None:
 
 @event_task(name="graph.add_friendship_task", **RETRY)
 def add_friendship_task(envelope: Envelope) -> None:
-    """``friendship.accepted`` ``{request_id, from_user_id, to_user_id}`` → add the edge."""
+    """``friendship.accepted`` ``{request_id, from_user_id, to_user_id}`` → add the edge
+    (not for an erased user: its node is gone for good)."""
     data = envelope.data
-    get_graph_store().add_friendship(int(data["from_user_id"]), int(data["to_user_id"]))
+    pair = (int(data["from_user_id"]), int(data["to_user_id"]))
+    if len(live_user_ids(pair)) == 2:
+        get_graph_store().add_friendship(*pair)
 
 
 @event_task(name="graph.remove_friendship_task", **RETRY)
@@ -152,3 +159,27 @@ def post_mentions_task(envelope: Envelope) -> None:
     """``post.created`` ``{..., author_id, mention_ids}`` → ``author → mentioned`` += 0.5 each."""
     data = envelope.data
     _mentions(int(data["author_id"]), data.get("mention_ids"), _at(envelope))
+
+
+# --- account erasure (README "Account lifecycle") --------------------------------------------
+
+
+@batch_task("graph.user_deleted_task", **RETRY)
+def user_deleted_task(envelopes: list[Envelope]) -> dict:
+    """``user.deleted`` ``{user_id}`` → forget the users in both graph stores: their friend
+    requests, friendships and blocks in PostgreSQL (:func:`graph.services.user_relations_erase`),
+    their node with every friend edge and weight in the graph store, and their cached friend
+    suggestions. The PostgreSQL deletions commit with the task's idempotency records; the graph
+    store's deletion is idempotent (a retry deletes nothing more).
+
+    Returns:
+        ``{"users", "friend_requests", "friendships", "blocks"}`` counts.
+    """
+    user_ids = sorted({int(e.data["user_id"]) for e in envelopes})
+    result = services.user_relations_erase(user_ids=user_ids)
+    store = get_graph_store()
+    for user_id in user_ids:
+        store.delete_user(user_id)
+        cache_delete_matching([f"graph:suggestions:{user_id}:*"])
+    return {"users": len(user_ids), "friend_requests": result.friend_requests,
+            "friendships": result.friendships, "blocks": result.blocks}

@@ -16,9 +16,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from bellamy.accounts.selectors import active_user_ids
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages, push_to_users
 from graph import selectors as graph_selectors
@@ -26,6 +28,7 @@ from notifications import selectors
 from notifications.stores import get_notification_store
 from notifications.stores.base import (
     DEFAULT_RETENTION_DAYS,
+    EXPORT_READY,
     FRIEND_ACCEPTED,
     FRIEND_POSTED,
     FRIEND_REQUEST,
@@ -61,8 +64,24 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
     transaction.on_commit(push)
 
 
+def _allowed(notifications: Sequence[NewNotification]) -> list[NewNotification]:
+    """``notifications`` without those whose actor is not an active account or whose recipient
+    was erased (one query): an event still queued when an account went away must not notify
+    about it, nor write anything for it (README "Account lifecycle"). A deactivated recipient
+    keeps receiving: the account may come back."""
+    if not notifications:
+        return []
+    ids = {n.actor_id for n in notifications} | {n.recipient_id for n in notifications}
+    rows = list(get_user_model().objects.filter(id__in=ids).values_list("id", "is_active", "erased_at"))
+    active = {uid for uid, is_active, _ in rows if is_active}
+    live = {uid for uid, _, erased_at in rows if erased_at is None}
+    return [n for n in notifications if n.actor_id in active and n.recipient_id in live]
+
+
 def _add(notifications: Sequence[NewNotification]) -> list[str]:
-    """Store ``notifications`` in one bulk write and push the new ones; return their ids."""
+    """Store ``notifications`` (but not those :func:`_allowed` refuses) in one bulk write and
+    push the new ones; return their ids."""
+    notifications = _allowed(notifications)
     if not notifications:
         return []
     records = get_notification_store().add_many_records(notifications)
@@ -137,7 +156,7 @@ def post_created_push(*, post_id: int, author_id: int, visibility: str) -> int:
     Returns:
         The number of online friends pushed to.
     """
-    if visibility == "private":
+    if visibility == "private" or not active_user_ids([author_id]):
         return 0
     return push_to_users(graph_selectors.friend_ids(author_id), {
         "type": "post.created", "data": {"post_id": post_id, "author_id": author_id},
@@ -150,12 +169,10 @@ def _group_one(
 ) -> NotificationRecord | None:
     if actor_id == author_id or graph_selectors.is_blocked_either_way(author_id, actor_id):
         return None
-    if not selectors.can_see_post(author_id, post_id):
+    notification = NewNotification(author_id, type, event_id, actor_id, at, post_id=post_id, comment_id=comment_id)
+    if not _allowed([notification]) or not selectors.can_see_post(author_id, post_id):
         return None
-    record = get_notification_store().group_add(
-        NewNotification(author_id, type, event_id, actor_id, at, post_id=post_id, comment_id=comment_id),
-        group_key=group_key_for(type, post_id, at),
-    )
+    record = get_notification_store().group_add(notification, group_key=group_key_for(type, post_id, at))
     if record is not None:
         _push_on_commit([record])
     return record
@@ -252,3 +269,38 @@ def notification_expire(*, older_than: datetime | None = None) -> int:
     deleted = get_notification_store().expire(cutoff)
     logger.info("expired %d notification(s) created before %s", deleted, cutoff.isoformat())
     return deleted
+
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+
+def notification_export_ready(*, export_id: str, user_id: int, at: datetime) -> str | None:
+    """The user's data export ``export_id`` is ready: notify them (type ``export_ready``, the
+    user as actor, no post) and push it if they are online. Idempotent per export.
+
+    Returns:
+        The new notification's id, or ``None`` (already notified, or the account went inactive).
+    """
+    return next(iter(_add([NewNotification(user_id, EXPORT_READY, str(export_id), user_id, at)])), None)
+
+
+def notifications_user_erase(*, user_ids: Sequence[int]) -> int:
+    """``user.deleted``: forget the users in the notification store — what they received, what
+    they alone acted in, and their place among the actors of grouped notifications
+    (:meth:`NotificationStore.delete_user`).
+
+    Returns:
+        How many notifications were deleted.
+    """
+    store = get_notification_store()
+    return sum(store.delete_user(int(user_id)) for user_id in sorted(set(user_ids)))
+
+
+def notification_delete_for_posts(*, post_ids: Sequence[int]) -> int:
+    """``user.content_erased``: delete every notification about the erased posts (e.g. someone
+    mentioned in another user's comment on them), one store call for all.
+
+    Returns:
+        How many were deleted.
+    """
+    return get_notification_store().delete_for_subjects(post_ids)

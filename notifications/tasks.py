@@ -16,7 +16,7 @@ from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 
 from bellamy.celery import app
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import event_task
+from bellamy.events.idempotency import batch_task, event_task
 from notifications import services
 
 #: The queue of every task here (set by the routes / the beat schedule entry, not the task).
@@ -121,3 +121,21 @@ def push_post_created_task(envelope: Envelope) -> int:
     (:func:`notifications.services.post_created_push`). Returns how many were online."""
     data = envelope.data
     return services.post_created_push(post_id=data["post_id"], author_id=data["author_id"], visibility=data["visibility"])
+
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+
+@batch_task("notifications.user_deleted_task", **RETRY)
+def user_deleted_task(envelopes: list[Envelope]) -> int:
+    """``user.deleted`` ``{user_id}`` → forget the users in the notification store
+    (:func:`notifications.services.notifications_user_erase`). Returns how many were deleted."""
+    return services.notifications_user_erase(user_ids=[int(e.data["user_id"]) for e in envelopes])
+
+
+@batch_task("notifications.user_content_erased_task", **RETRY)
+def user_content_erased_task(envelopes: list[Envelope]) -> int:
+    """``user.content_erased`` ``{user_id, post_ids, engaged_post_ids}`` → delete the
+    notifications about the erased posts (:func:`notifications.services.notification_delete_for_posts`).
+    Returns how many were deleted."""
+    return services.notification_delete_for_posts(post_ids=[int(p) for e in envelopes for p in e.data["post_ids"]])

@@ -60,7 +60,11 @@ FRIEND_POSTED = "friend_posted"
 POST_LIKED = "post_liked"
 POST_COMMENTED = "post_commented"
 MENTIONED = "mentioned"
-TYPES = (FRIEND_REQUEST, FRIEND_ACCEPTED, FRIEND_POSTED, POST_LIKED, POST_COMMENTED, MENTIONED)
+#: The user's data export is ready to download (README "Account lifecycle"): the actor is the
+#: user who asked for it, ``post_id`` and ``comment_id`` are null; ``GET /api/users/me/export``
+#: gives the download link.
+EXPORT_READY = "export_ready"
+TYPES = (FRIEND_REQUEST, FRIEND_ACCEPTED, FRIEND_POSTED, POST_LIKED, POST_COMMENTED, MENTIONED, EXPORT_READY)
 #: The types that :meth:`NotificationStore.group_add` groups per post and hour.
 GROUPED_TYPES = (POST_LIKED, POST_COMMENTED)
 
@@ -293,6 +297,10 @@ class NotificationStore(ABC):
             The notification after the change, or ``None`` when ``notification.event_id`` was
             already applied to this group (idempotent).
         """
+
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        """:meth:`delete_for_subject` for many posts in one statement. Returns how many were deleted."""
+        return sum(self.delete_for_subject(post_id) for post_id in set(post_ids))
 
     @abstractmethod
     def get_many(self, ids: Iterable[str]) -> list[NotificationRecord]:

@@ -277,6 +277,12 @@ class MongoNotificationStore(NotificationStore):
     def delete_for_subject(self, post_id: int) -> int:
         return self._c.delete_many({"post_id": post_id}).deleted_count
 
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        ids = sorted(set(post_ids))
+        if not ids:
+            return 0
+        return self._c.delete_many({"post_id": {"$in": ids}}).deleted_count
+
     def delete_user(self, user_id: int) -> int:
         c = self._c
         deleted = c.delete_many({"recipient_id": user_id}).deleted_count

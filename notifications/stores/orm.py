@@ -167,6 +167,13 @@ class OrmNotificationStore(NotificationStore):
         deleted, _ = Notification.objects.filter(post_id=post_id).delete()
         return deleted
 
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        ids = set(post_ids)
+        if not ids:
+            return 0
+        deleted, _ = Notification.objects.filter(post_id__in=ids).delete()
+        return deleted
+
     def delete_user(self, user_id: int) -> int:
         with transaction.atomic():
             deleted, _ = Notification.objects.filter(recipient_id=user_id).delete()

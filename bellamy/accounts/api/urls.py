@@ -11,4 +11,7 @@ urlpatterns = [
     path("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
     path("users/me", views.MeView.as_view(), name="users-me"),
+    path("auth/reactivate", views.ReactivateView.as_view(), name="auth-reactivate"),
+    path("users/me/deactivate", views.DeactivateView.as_view(), name="users-me-deactivate"),
+    path("users/me/deletion", views.DeletionView.as_view(), name="users-me-deletion"),
 ]
