@@ -11,7 +11,11 @@ process at start-up instead of silently falling back to the embedded default.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import secrets
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +27,22 @@ from django.core.exceptions import ImproperlyConfigured
 PLACEHOLDER_SECRET_KEYS = frozenset(
     {"", "change-me", "changeme", "secret", "django-insecure-change-me", "replace-me"}
 )
+
+
+#: SQLite connection options of the embedded default. The ASGI server runs each request in
+#: its own thread (and ``manage.py`` commands may run beside it), so several connections write
+#: the one file at once. SQLite's default ``BEGIN DEFERRED`` starts a transaction as a reader
+#: and upgrades it at its first write; when another connection wrote meanwhile the upgrade
+#: fails at once with "database is locked" (the busy timeout cannot help: waiting would
+#: deadlock). ``BEGIN IMMEDIATE`` takes the write lock when ``atomic()`` starts, so a second
+#: writer waits (up to ``timeout`` seconds) instead of failing. WAL lets readers go on while
+#: one connection writes; ``synchronous=NORMAL`` is the setting SQLite recommends with WAL
+#: (durable against a crash of the process, not of the machine: fine for a development server).
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
 class BackendURLError(ImproperlyConfigured):
@@ -58,11 +78,14 @@ def url_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> str:
     return scheme
 
 
-def check_secret_key(secret_key: str | None, *, debug: bool) -> str:
-    """Return the secret key to use.
+def check_secret_key(secret_key: str | None, *, debug: bool, base_dir: Path) -> str:
+    """Return the secret key to use (it also signs the JWTs).
 
-    In debug a missing key is replaced by a fixed development key. Outside debug a missing or
-    placeholder ``DJANGO_SECRET_KEY`` refuses to start (as Zulip does for missing secrets).
+    In debug a missing key is the checkout's own random key, ``<base_dir>/.data/secret_key``
+    (created on first use, the file ``bin/stack`` uses too; ``.data/`` is not in git), so no
+    two development servers share a key and nobody can mint tokens for one from the source.
+    Outside debug a missing or placeholder ``DJANGO_SECRET_KEY`` refuses to start (as Zulip
+    does for missing secrets).
 
     Raises:
         ImproperlyConfigured: not debug and the key is missing, a placeholder, or shorter than
@@ -70,7 +93,7 @@ def check_secret_key(secret_key: str | None, *, debug: bool) -> str:
     """
     key = (secret_key or "").strip()
     if debug:
-        return key or "bellamy-development-only-not-a-secret-0123456789"
+        return key or checkout_secret_key(base_dir)
     if key.lower() in PLACEHOLDER_SECRET_KEYS or key.startswith("django-insecure") or len(key) < 32:
         raise ImproperlyConfigured(
             "DJANGO_SECRET_KEY is missing or a placeholder; set a random value of at least "
@@ -121,6 +144,31 @@ def namespace_settings(namespace: str | None, *, key_prefix: str | None = None, 
         "BELLAMY_FORWARDER_GROUP": forwarder_group or f"{namespace}-forwarder",
         "BELLAMY_MONGO_DATABASE": mongo_database or namespace,
     }
+
+
+def checkout_secret_key(base_dir: Path) -> str:
+    """Return the random key of this checkout, ``<base_dir>/.data/secret_key``, creating it
+    (64 URL-safe characters, mode 0600) when missing or empty.
+
+    Creation is atomic (a complete temporary file is hard-linked into place), so processes
+    starting together agree on one key.
+    """
+    path = base_dir / ".data" / "secret_key"
+    with contextlib.suppress(FileNotFoundError):
+        key = path.read_text().strip()
+        if key:
+            return key
+        path.unlink()  # an empty file (an interrupted write): make a new key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process was first: use its key
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True)
@@ -183,8 +231,7 @@ def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool:
         default = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(data_dir / "db.sqlite3")}
     default.setdefault("OPTIONS", {})
     if default["ENGINE"] == "django.db.backends.sqlite3":
-        # Several threads (ASGI server, eager tasks) write one file: wait instead of failing.
-        default["OPTIONS"].setdefault("timeout", 20)
+        default["OPTIONS"] = {**SQLITE_OPTIONS, **default["OPTIONS"]}
     else:
         _use_pool(default, pool)
     result = {"default": default}
@@ -324,3 +371,22 @@ def graph_backend(url: str | None) -> dict:
         "BELLAMY_GRAPH_URL", url, ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
     )
     return {"BACKEND": "graph.stores.neo4j.Neo4jGraphStore", "OPTIONS": {"url": url}}
+
+
+def search_backend(engine: str) -> dict:
+    """Return ``BELLAMY_SEARCH`` for the default database's Django ``ENGINE``.
+
+    Search lives in the relational database: PostgreSQL full-text search on PostgreSQL,
+    SQLite FTS5 on the embedded default. There is no variable of its own.
+
+    Raises:
+        ImproperlyConfigured: an engine without a search store.
+    """
+    stores = {
+        "django.db.backends.postgresql": "search.stores.postgres.PostgresSearchStore",
+        "django.db.backends.sqlite3": "search.stores.sqlite.SqliteSearchStore",
+    }
+    try:
+        return {"BACKEND": stores[engine], "OPTIONS": {}}
+    except KeyError:
+        raise ImproperlyConfigured(f"search has no store for the database engine {engine!r}") from None

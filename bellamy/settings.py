@@ -20,7 +20,7 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG)
+SECRET_KEY = config.check_secret_key(env.str("DJANGO_SECRET_KEY", default=""), debug=DEBUG, base_dir=BASE_DIR)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "notifications",
     "trends",
     "moderation",
+    "search",
     "analytics",
     "demo",
     "exports",
@@ -56,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "bellamy.api.middleware.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "bellamy.db_router.PinAfterWriteMiddleware",
+    # Last, as django-axes requires: answers a locked-out admin login with its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 #: Benchmarks mount their baseline endpoint with BELLAMY_ROOT_URLCONF=bench.urls.
@@ -98,8 +103,30 @@ DATABASES = config.databases(
     ),
 )
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
+#: The search store follows the database engine (PostgreSQL full-text search or SQLite FTS5).
+BELLAMY_SEARCH = config.search_backend(DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+
+# django-axes first: it refuses a locked-out client before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "bellamy.accounts.admin_login.AdminLoginLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# --- Admin login protection (django-axes) --------------------------------------------------
+# Failed logins to /admin/ are counted per client address (the same address the API's
+# throttles use, BELLAMY_NUM_PROXIES); after BELLAMY_ADMIN_LOGIN_FAILURES failures the address
+# is locked out (429) for BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES, even with the right password.
+# A success resets the count. Failed API logins from the address count too, but the API login
+# itself is never locked by axes: it keeps its rate throttle (scope "token").
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env.int("BELLAMY_ADMIN_LOGIN_FAILURES", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BELLAMY_ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "bellamy.accounts.admin_login.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -219,17 +246,18 @@ MEDIA_URL = "media/"
 # --- HTTP API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "bellamy.accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["bellamy.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "bellamy.api.pagination.CursorPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "bellamy.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "register": env.str("BELLAMY_THROTTLE_REGISTER", default="10/hour"),
         "token": env.str("BELLAMY_THROTTLE_TOKEN", default="20/min"),
+        "password": env.str("BELLAMY_THROTTLE_PASSWORD", default="10/hour"),
     },
     "NUM_PROXIES": env.int("BELLAMY_NUM_PROXIES", default=0),
 }
@@ -239,6 +267,8 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": True,
+    # Every token carries a hash of the password hash; a password change refuses older tokens.
+    "CHECK_REVOKE_TOKEN": True,
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
 SPECTACULAR_SETTINGS = {
@@ -251,6 +281,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Object ids in paths (bellamy.api.converters): 64-bit, larger values are a 404.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
 }
 CORS_ALLOWED_ORIGINS = env.list("DJANGO_CORS_ALLOWED_ORIGINS", default=[])
 CORS_ALLOW_CREDENTIALS = True

@@ -18,9 +18,11 @@ urlpatterns = [
     path("api/", include("feed.api.urls")),
     path("api/", include("trends.api.urls")),
     path("api/", include("notifications.api.urls")),
+    path("api/", include("search.api.urls")),
     path("api/", include("analytics.api.urls")),
     path("api/", include("exports.api.urls")),
 ]
 
+handler400 = "bellamy.api.exceptions.bad_request"
 handler404 = "bellamy.api.exceptions.not_found"
 handler500 = "bellamy.api.exceptions.server_error"

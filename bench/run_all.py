@@ -35,6 +35,7 @@ BENCHMARKS = {
     "feed_latency": ("bench/feed_latency.py", [], ["--requests", "20"], 900),
     "realtime_latency": ("bench/realtime_latency.py", ["--seconds", "15", "--workers", "2"], ["--seconds", "8", "--workers", "2"], 900),
     "http_load": ("bench/http_load.py", [], ["--quick"], 2400),
+    "search_latency": ("bench/search_latency.py", [], ["--requests", "10", "--write-rounds", "50"], 900),
 }
 
 
@@ -132,6 +133,17 @@ def summary(results: dict) -> list[tuple]:
         listing = fanout.get("list first page (20)")
         if listing:
             row(f"notification list p50 ms (10,000 stored), {label}", listing["p50_ms"], "", "", "", None)
+    search = _get(results, "search_latency", "all")
+    if search:
+        row("posts search p95 ms (100k posts, 1k friends, query mix) vs plain SQL full-text query",
+            search["search_p95_ms"], search["plain_p95_ms"], search["ratio_p95"], "≤ 50 ms, ≤ 2×",
+            search["search_p95_ms"] <= 50 and search["ratio_p95"] <= 2)
+        row("posts search API request p95 ms (same mix)", search["api_p95_ms"], search["plain_p95_ms"],
+            search["api_p95_ms"] / search["plain_p95_ms"], "", None)
+    writes = _get(results, "search_latency", "write_cost")
+    if writes:
+        row("post + hashtag insert p50 ms with search triggers vs without", writes["with_triggers_p50_ms"],
+            writes["without_p50_ms"], writes["ratio_p50"], "", None)
     scoring = _get(results, "scoring_backfill")
     if scoring:
         row("scores backfilled posts/s (100k posts) vs GROUP BY counts", scoring["posts_per_second"],

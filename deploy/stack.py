@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import shlex
 import signal
 import subprocess
@@ -42,6 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
+
+from bellamy.config import checkout_secret_key
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The virtualenv's bin directory (daphne, celery, supervisord live next to the interpreter).
@@ -326,10 +327,7 @@ def default_env(environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
     secret_file = ROOT / ".data" / "secret_key"
     if not env.get("DJANGO_SECRET_KEY"):
-        if not secret_file.is_file() or not secret_file.read_text().strip():
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(secrets.token_urlsafe(48) + "\n")
-            secret_file.chmod(0o600)
+        checkout_secret_key(ROOT)  # the checkout's key, the one make run signs with too
     ports = {name: environ.get(f"BELLAMY_{name}_PORT") or default for name, default in
              (("PG", "5432"), ("REDIS", "6379"), ("KAFKA", "9092"), ("MONGO", "27017"), ("NEO4J", "7687"))}
     defaults = {

@@ -37,6 +37,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from bellamy.api.converters import MAX_ID
 from feed.cache import PAGE_TTL, page_key
 from graph import selectors as graph_selectors
 from graph.stores import get_graph_store
@@ -96,7 +97,7 @@ def _encode(cursor: dict) -> str:
 def _decode(raw: str) -> dict:
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidCursor("Invalid cursor.") from None
     if not isinstance(data, dict) or data.get("m") not in ("s", "k"):
         raise InvalidCursor("Invalid cursor.")
@@ -104,8 +105,14 @@ def _decode(raw: str) -> dict:
         raise InvalidCursor("Invalid cursor.")
     if data["m"] == "k":
         boundary = data.get("b")
-        if not (isinstance(boundary, list) and len(boundary) == 2 and isinstance(boundary[1], int)
-                and isinstance(boundary[0], str) and parse_datetime(boundary[0]) is not None):
+        try:
+            # parse_datetime raises ValueError for a well-formed but impossible date.
+            valid = (isinstance(boundary, list) and len(boundary) == 2 and isinstance(boundary[1], int)
+                     and 0 <= boundary[1] <= MAX_ID and isinstance(boundary[0], str)
+                     and parse_datetime(boundary[0]) is not None)
+        except ValueError:
+            valid = False
+        if not valid:
             raise InvalidCursor("Invalid cursor.")
     return data
 

@@ -241,6 +241,17 @@ def user_profile(*, viewer_id: int, user_id: int) -> Profile | None:
     )
 
 
+def searchable_users(*, viewer_id: int) -> QuerySet:
+    """Return the users ``viewer_id`` may find by searching (this prefix search and full-text
+    people search): active users, leaving out users blocked either way with the viewer (the
+    viewer is included).
+
+    Returns:
+        An unordered User QuerySet (usable as a subquery: ``.values("pk")``).
+    """
+    return get_user_model().objects.filter(is_active=True).exclude(id__in=blocked_ids(viewer_id))
+
+
 def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
     """Return active users whose username or display name starts with ``prefix``
     (case-insensitive), leaving out users blocked either way with the viewer.
@@ -253,10 +264,9 @@ def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
     """
     needle = prefix.lower()
     return (
-        get_user_model()
-        .objects.annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
-        .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle), is_active=True)
-        .exclude(id__in=blocked_ids(viewer_id))
+        searchable_users(viewer_id=viewer_id)
+        .annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
+        .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle))
     )
 
 

@@ -29,8 +29,9 @@ an account its owner deactivated, and a deactivated account can still be suspend
   inactive users);
 - their access tokens stop working at once: simplejwt's ``JWTAuthentication`` loads the user
   on every request and rejects an inactive one (401);
-- their refresh tokens are blacklisted, so ``POST /api/auth/token/refresh`` answers 401 even
-  after an unsuspension (they log in again);
+- every session of theirs ends (:func:`bellamy.accounts.services.user_tokens_revoke`: token
+  families revoked, refresh tokens blacklisted), so neither their old access tokens nor
+  ``POST /api/auth/token/refresh`` work even after an unsuspension (they log in again);
 - their open WebSockets are closed after commit
   (:func:`bellamy.realtime.services.close_user_sockets`).
 
@@ -316,8 +317,9 @@ def _user_set_active(*, user, moderator, reason: str, active: bool) -> Moderatio
 
 
 def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
-    """Suspend ``user``: ``suspended_at`` set (so ``is_active=False``), refresh tokens
-    blacklisted, sockets closed after commit, one audit row.
+    """Suspend ``user``: ``suspended_at`` set (so ``is_active=False``), every session ended
+    (token families revoked, refresh tokens blacklisted), sockets closed after commit, one
+    audit row.
 
     Args:
         user: the account to suspend (its ``is_active`` attribute is updated in place).

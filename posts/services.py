@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, models, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
@@ -109,6 +109,7 @@ def _link_hashtags(post: Post, names: list[str]) -> None:
     """
     if not names:
         return
+    connection = connections[router.db_for_write(PostHashtag, instance=post)]
     if connection.vendor == "postgresql":
         params = {"names": names, "post_id": post.pk, "created_at": post.created_at}
         with connection.cursor() as cursor:
@@ -134,8 +135,9 @@ def _link_mentions(post: Post, names: list[str]) -> list:
     if not names:
         return []
     user_model = get_user_model()
-    if connection.vendor == "postgresql":
-        return list(user_model.objects.raw(_LINK_MENTIONS_SQL, {"names": names, "post_id": post.pk}))
+    alias = router.db_for_write(PostMention, instance=post)
+    if connections[alias].vendor == "postgresql":
+        return list(user_model.objects.db_manager(alias).raw(_LINK_MENTIONS_SQL, {"names": names, "post_id": post.pk}))
     ids = resolve_mentions(names)
     users = user_model.objects.in_bulk(ids)
     PostMention.objects.bulk_create([PostMention(post=post, user_id=uid) for uid in ids])
@@ -281,9 +283,10 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
 
     Returns:
         ``(like, created)``; ``created`` is False when ``user`` already liked the post (then
-        ``like`` is the existing one). When created, ``post.like_count`` is set to the counter
-        as this transaction left it and ``post.liked_by_me`` to True, so the API answers from
-        ``post`` without reading it again. Costs 3 statements in the transaction when created
+        ``like`` is the existing one). Either way ``post.like_count`` is set to the counter as
+        this transaction saw it and ``post.liked_by_me`` to True, so the API answers from
+        ``post`` without reading it again (a concurrent like of the same user may have
+        committed after ``post`` was read). Costs 3 statements in the transaction when created
         (like, counter, outbox), 2 otherwise.
     Events:
         ``post.liked`` key=post author id, data ``{post_id, author_id (the post's author),
@@ -291,7 +294,7 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
     """
     now = timezone.now()
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with connections[router.db_for_write(Like, instance=post)].cursor() as cursor:
             # One statement instead of get_or_create's SELECT + savepoint + INSERT; the
             # unique (post, user) constraint decides, also between concurrent requests.
             cursor.execute(
@@ -301,7 +304,16 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
             )
             row = cursor.fetchone()
             if row is None:
-                return Like.objects.get(post_id=post.pk, user_id=user.pk), False
+                # Already liked — possibly by a concurrent request that committed after the
+                # caller read ``post``: the counter and ``liked_by_me`` are read again with the
+                # existing like (one statement), so the answer is never the stale snapshot.
+                like_id, created_at, post.like_count = (
+                    Like.objects.filter(post_id=post.pk, user_id=user.pk)
+                    .values_list("id", "created_at", "post__like_count")
+                    .get()
+                )
+                post.liked_by_me = True
+                return Like(id=like_id, post=post, user=user, created_at=created_at), False
             cursor.execute(
                 "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s RETURNING like_count", [post.pk]
             )

@@ -19,7 +19,11 @@ def test_unset_urls_choose_every_embedded_default(tmp_path):
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(tmp_path / ".data" / "db.sqlite3"),
-            "OPTIONS": {"timeout": 20},
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     }
     assert config.caches("", [], key_prefix="b")["default"]["BACKEND"] == (
@@ -103,13 +107,48 @@ def test_unknown_scheme_is_an_error_naming_the_variable(variable, call):
 @pytest.mark.parametrize("key", ["", "change-me", "django-insecure-abc123", "short-key"])
 def test_placeholder_secret_key_refused_outside_debug(key):
     with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is missing or a placeholder"):
-        config.check_secret_key(key, debug=False)
+        config.check_secret_key(key, debug=False, base_dir=Path("/nonexistent"))
 
 
-def test_secret_key_accepted_when_real_or_in_debug():
+def test_secret_key_accepted_when_real_or_in_debug(tmp_path):
     real = "k" * 40
-    assert config.check_secret_key(real, debug=False) == real
-    assert config.check_secret_key("", debug=True) == "bellamy-development-only-not-a-secret-0123456789"
+    assert config.check_secret_key(real, debug=False, base_dir=tmp_path) == real
+    assert config.check_secret_key(real, debug=True, base_dir=tmp_path) == real
+    assert not (tmp_path / ".data").exists()
+
+
+def test_debug_without_a_key_uses_a_random_key_per_checkout(tmp_path):
+    # given: two checkouts without DJANGO_SECRET_KEY (make run)
+    first, second = tmp_path / "one", tmp_path / "two"
+    # when
+    key = config.check_secret_key("", debug=True, base_dir=first)
+    # then: a random key kept in the checkout's .data/ (not in git), private, stable
+    path = first / ".data" / "secret_key"
+    assert path.read_text() == key + "\n"
+    assert len(key) == 64 and key not in (ROOT / "bellamy" / "config.py").read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert config.check_secret_key("", debug=True, base_dir=first) == key
+    assert config.check_secret_key("", debug=True, base_dir=second) != key
+    assert sorted(p.name for p in (first / ".data").iterdir()) == ["secret_key"]
+
+
+def test_debug_reuses_the_key_bin_stack_wrote(tmp_path):
+    (tmp_path / ".data").mkdir()
+    (tmp_path / ".data" / "secret_key").write_text("written-by-bin-stack-" + "x" * 43 + "\n")
+    assert config.check_secret_key("", debug=True, base_dir=tmp_path) == "written-by-bin-stack-" + "x" * 43
+
+
+def test_an_empty_key_file_is_replaced(tmp_path):
+    (tmp_path / ".data").mkdir()
+    (tmp_path / ".data" / "secret_key").write_text("")
+    key = config.check_secret_key("", debug=True, base_dir=tmp_path)
+    assert len(key) == 64
+    assert (tmp_path / ".data" / "secret_key").read_text() == key + "\n"
+
+
+def test_the_secret_key_file_is_ignored_by_git():
+    result = subprocess.run(["git", "check-ignore", ".data/secret_key"], cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout == ".data/secret_key\n"
 
 
 def _start_django(**env) -> subprocess.CompletedProcess:
@@ -133,3 +172,27 @@ def test_process_refuses_to_start_without_secret_outside_debug():
     assert result.returncode == 1
     assert "DJANGO_SECRET_KEY is missing or a placeholder" in result.stderr
     assert _start_django(DJANGO_DEBUG="0", DJANGO_SECRET_KEY="s" * 50).stdout == "started\n"
+
+
+def test_make_run_settings_sign_with_the_checkout_key():
+    # Given make run's environment (DJANGO_DEBUG=1, no DJANGO_SECRET_KEY), when Django starts,
+    # then it signs with this checkout's .data/secret_key, not with a key from the source.
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+         "from rest_framework_simplejwt.settings import api_settings; print(settings.SECRET_KEY, api_settings.SIGNING_KEY)"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "BELLAMY_", "DATABASE_", "REDIS_"))},
+             "DJANGO_SETTINGS_MODULE": "bellamy.settings", "DJANGO_DEBUG": "1"},
+    )
+    key = (ROOT / ".data" / "secret_key").read_text().strip()
+    assert result.stdout == f"{key} {key}\n", result.stderr
+
+
+def test_the_stack_uses_the_same_checkout_key(tmp_path, monkeypatch):
+    # bin/stack (deploy.stack) and make run share one mechanism: bellamy.config.checkout_secret_key.
+    from deploy import stack
+
+    monkeypatch.setattr(stack, "ROOT", tmp_path)
+    env = stack.default_env({})
+    assert env["DJANGO_SECRET_KEY"] == config.check_secret_key("", debug=True, base_dir=tmp_path)
+    assert len(env["DJANGO_SECRET_KEY"]) == 64

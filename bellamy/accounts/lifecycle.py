@@ -15,9 +15,10 @@ Key: the user's id; actor: whoever acted (``None`` for the erasure sweep).
 The read paths exclude inactive accounts at query time (``posts.selectors`` and the user lists),
 so an account is gone for everybody the moment the transaction commits; the events let the
 derived stores follow (trends, feed caches) and, for ``user.deleted``, make every store forget
-the user. Deactivating also ends the user's sessions: refresh tokens are blacklisted, access
-tokens are refused by every request and WebSocket handshake because the account is inactive,
-and the open sockets are closed after commit.
+the user. Deactivating also ends the user's sessions: their token families are revoked and
+their refresh tokens blacklisted (:func:`bellamy.accounts.services.user_tokens_revoke`), so
+access tokens are refused by every request and WebSocket handshake, and the open sockets are
+closed after commit.
 """
 
 from __future__ import annotations
@@ -33,11 +34,10 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, AuthenticationFailed
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from bellamy.accounts import selectors
-from bellamy.accounts.models import AccountErasure
+from bellamy.accounts import selectors, services
+from bellamy.accounts.models import AccountErasure, TokenFamily
 from bellamy.events import routes
 from bellamy.events.models import ProcessedEvent
 from bellamy.events.services import publish
@@ -96,26 +96,21 @@ def account_access_sync(user) -> bool:
     return changed
 
 
-def user_sessions_end(*, user_id: int) -> int:
-    """End every session of ``user_id`` (inside the caller's transaction): blacklist all their
-    unexpired refresh tokens, so none of them can be refreshed even after a reactivation (the
-    user logs in again). Access tokens are refused as long as the account is inactive
-    (simplejwt's ``JWTAuthentication`` and the WebSocket handshake load the user and reject an
-    inactive one). The caller closes the sockets after commit.
+def user_sessions_end(*, user_id: int, cause: str) -> int:
+    """End every session of ``user_id`` (inside the caller's transaction) because the account
+    went inactive: every token family is revoked and every refresh token blacklisted
+    (:func:`bellamy.accounts.services.user_tokens_revoke`), so no token issued before works
+    again, even after a reactivation (the user logs in again). The caller closes the sockets
+    after commit.
 
-    When per-user token revocation lands (token families), this is the one place to call it.
-
+    Args:
+        cause: the ``user.deactivated`` cause; a suspension is recorded as the families'
+            ``suspension`` reason, anything else (self, moderator, deletion) as ``deactivation``.
     Returns:
-        How many refresh tokens were blacklisted. Events: none.
+        How many token families were revoked. Events: none.
     """
-    outstanding = list(
-        OutstandingToken.objects.filter(user_id=user_id, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True)
-        .values_list("id", flat=True)
-    )
-    BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token_id=token_id) for token_id in outstanding], ignore_conflicts=True
-    )
-    return len(outstanding)
+    reason = TokenFamily.Reason.SUSPENSION if cause == CAUSE_SUSPENSION else TokenFamily.Reason.DEACTIVATION
+    return services.user_tokens_revoke(user_id=user_id, reason=reason)
 
 
 def account_access_apply(locked, *, cause: str, actor_id: int | None, fields: list[str]) -> bool:
@@ -137,7 +132,7 @@ def account_access_apply(locked, *, cause: str, actor_id: int | None, fields: li
     event = "user.reactivated" if locked.is_active else "user.deactivated"
     publish(event, key=locked.pk, actor_id=actor_id, data={"user_id": locked.pk, "cause": cause})
     if not locked.is_active:
-        user_sessions_end(user_id=locked.pk)
+        user_sessions_end(user_id=locked.pk, cause=cause)
         user_id = locked.pk
         transaction.on_commit(lambda: close_user_sockets(user_id), robust=True)
     return True
@@ -248,7 +243,7 @@ def account_reactivate_with_password(*, username: str, password: str) -> Reactiv
         account_reactivate(user=user, cause=CAUSE_SELF)
         if not user.is_active:  # suspended meanwhile
             raise AccountSuspended()
-        refresh = RefreshToken.for_user(user)
+        refresh = services.token_pair_issue(user=user)
     return Reactivation(user=user, access=str(refresh.access_token), refresh=str(refresh))
 
 

@@ -1,5 +1,5 @@
-"""The custom user of Bellamy Book (set before the first migration, as Django advises), and the
-tombstones of erased accounts.
+"""The custom user of Bellamy Book (set before the first migration, as Django advises), the
+token families (login sessions) of its JWTs, and the tombstones of erased accounts.
 
 Account states (README "Account lifecycle"). ``is_active`` is the one switch every read path
 and every authentication checks; the reasons it is off are kept apart, so that each is lifted
@@ -17,6 +17,9 @@ by whoever set it:
 (:func:`bellamy.accounts.services.account_access_sync`).
 """
 
+import uuid
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
@@ -69,6 +72,39 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class TokenFamily(models.Model):
+    """One login session of the API: the refresh token issued at login, every refresh token
+    rotated from it, and the access tokens issued alongside all carry this row's id as their
+    ``sid`` claim (:mod:`bellamy.accounts.tokens`).
+
+    Revoking the family (``revoked_at`` set) ends all of them at once: refresh tokens are
+    refused by ``POST /api/auth/token/refresh`` and access tokens by every request and
+    WebSocket handshake. A family is revoked by a logout (with any of its refresh tokens), by
+    the reuse of an already-rotated refresh token (a stolen copy), by a password change and by
+    anything that makes the account inactive: a suspension, a deactivation, a deletion
+    (every family of the user; ``bellamy.accounts.lifecycle``).
+    """
+
+    class Reason(models.TextChoices):
+        LOGOUT = "logout"
+        REUSE = "reuse", "reuse of a rotated refresh token"
+        PASSWORD_CHANGE = "password_change", "password change"
+        SUSPENSION = "suspension"
+        DEACTIVATION = "deactivation"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_families")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+
+    class Meta:
+        verbose_name_plural = "token families"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}/{self.pk}"
 
 
 class AccountErasure(models.Model):

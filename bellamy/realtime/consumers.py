@@ -1,8 +1,8 @@
 """The ``/ws/`` WebSocket consumer (API.md "Real time").
 
 The client authenticates with its access JWT in ``?token=`` or the subprotocol pair
-``bearer, <token>``; a missing, garbage, expired or blacklisted-user token closes the
-socket with code 4401. An authenticated socket joins group ``user.<id>``, through which
+``bearer, <token>``; a missing, garbage or expired token, an inactive user, a password
+changed since, or a logged-out session close the socket with code 4401. An authenticated socket joins group ``user.<id>``, through which
 services push ``{"type", "data"}`` messages after commit.
 """
 
@@ -17,10 +17,11 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.contrib.auth import get_user_model
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from bellamy.accounts.authentication import JWTAuthentication
 from bellamy.realtime.presence import HEARTBEAT_INTERVAL, get_presence
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,12 @@ def user_group(user_id: int) -> str:
 
 @database_sync_to_async
 def _user_for_token(raw: str):
+    """The user of access token ``raw`` after the REST API's checks (signature, expiry, active
+    user, password unchanged, session not logged out), or None."""
     try:
-        token = AccessToken(raw)
-    except TokenError:
+        return JWTAuthentication().get_user(AccessToken(raw))
+    except (TokenError, AuthenticationFailed):
         return None
-    user_id = token.get("user_id")
-    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
 
 
 class UserConsumer(AsyncWebsocketConsumer):

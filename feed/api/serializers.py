@@ -10,7 +10,9 @@ class FeedQuerySerializer(serializers.Serializer):
     """Query parameters of ``GET /api/feed/``."""
 
     order = serializers.ChoiceField(choices=ORDERS, default="ranked")
-    cursor = serializers.CharField(required=False, max_length=2000)
+    cursor = serializers.CharField(
+        required=False, max_length=2000, error_messages={"max_length": "Invalid cursor.", "blank": "Invalid cursor."}
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
 

@@ -243,7 +243,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         moment = datetime.fromisoformat(moment_text)
         if not isinstance(id, str) or moment.tzinfo is None:
             raise ValueError
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError):
         raise InvalidCursor("Invalid cursor.") from None
     return normalize_time(moment), id
 

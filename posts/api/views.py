@@ -88,7 +88,10 @@ class UserPostsView(GenericAPIView):
         operation_id="user_posts_create",
         summary="Create a post (the seed route); userId must be the caller",
         request=PostCreateSerializer,
-        responses={201: PostSerializer, **BAD_REQUEST, 401: ERRORS[401], **FORBIDDEN},
+        responses={
+            201: PostSerializer, **BAD_REQUEST, 401: ERRORS[401], **FORBIDDEN,
+            404: OpenApiResponse(ErrorSerializer, description="userId is not an id (1..2^63-1): no such route."),
+        },
     )
     def post(self, request, user_id: int):
         if user_id != request.user.pk:

@@ -75,6 +75,7 @@ def test_erasure_leaves_nothing_of_the_user_in_any_store(stores, user_factory, s
     own_posts = [world.p_public.pk, world.p_friends.pk, world.p_private.pk]
     # given: what each store holds of the leaver
     expected_pg = {
+        "accounts.TokenFamily.user": 1,             # the login of the deletion request
         "accounts.User": 1,
         "exports.ExportJob.user": 1,
         "graph.Block.blocked": 1,                   # eve blocks leaver

@@ -10,6 +10,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from bellamy.accounts import services
+from bellamy.accounts.models import TokenFamily
 from tests.accounts.conftest import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +87,18 @@ class TestObtain:
         response = api_client.post("/api/auth/token", "{", content_type="application/json")
         assert response.status_code == 400
 
+    @pytest.mark.parametrize("url", ["/api/auth/token", "/api/auth/token/refresh", "/api/auth/register"])
+    def test_json_nested_1000_levels_is_400_without_login(self, api_client, url):
+        # given: 2 KB of nesting (RecursionError in the parser used to answer 500)
+        raw = "[" * 1000 + "]" * 1000
+        before = snapshot()
+        # when
+        response = api_client.post(url, raw, content_type="application/json")
+        # then
+        assert response.status_code == 400
+        assert response.json() == {"detail": "JSON parse error - nested deeper than 32 levels.", "code": "parse_error"}
+        assert snapshot() == before
+
     def test_is_throttled(self, api_client, alice, tight_throttles):
         # given
         login(api_client, alice)
@@ -116,16 +129,45 @@ class TestRefresh:
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {fresh['access']}")
         assert api_client.get("/api/users/me").status_code == 200
 
-    def test_reusing_a_refresh_is_401_and_the_new_one_works(self, api_client, alice):
-        # given
+    def test_reusing_a_rotated_refresh_is_401_and_ends_the_whole_family(
+        self, api_client, alice, monkeypatch, django_capture_on_commit_callbacks
+    ):
+        # given: R1 rotated into R2 (and an access token A2); R1 leaked
+        closed = []
+        monkeypatch.setattr(services, "close_user_sockets", closed.append)
         pair = login(api_client, alice)
         fresh = api_client.post(self.URL, {"refresh": pair["refresh"]}, format="json").json()
-        # when
-        reused = api_client.post(self.URL, {"refresh": pair["refresh"]}, format="json")
-        # then
+        # when: somebody replays R1
+        with django_capture_on_commit_callbacks(execute=True):
+            reused = api_client.post(self.URL, {"refresh": pair["refresh"]}, format="json")
+        # then: refused, and the family is over: R2 and every access token of it are refused
         assert reused.status_code == 401
-        assert reused.json()["code"] == "token_not_valid"
-        assert api_client.post(self.URL, {"refresh": fresh["refresh"]}, format="json").status_code == 200
+        assert reused.json() == {"detail": "Token was already used; the session has ended", "code": "token_not_valid"}
+        assert api_client.post(self.URL, {"refresh": fresh["refresh"]}, format="json").status_code == 401
+        for access in (pair["access"], fresh["access"]):
+            me = api_client.get("/api/users/me", HTTP_AUTHORIZATION=f"Bearer {access}")
+            assert (me.status_code, me.json()["code"]) == (401, "token_revoked")
+        assert TokenFamily.objects.get().revoked_reason == "reuse"
+        assert closed == [alice.pk]
+        # and a new login works (in the same second)
+        again = login(api_client, alice)
+        assert api_client.get("/api/users/me", HTTP_AUTHORIZATION=f"Bearer {again['access']}").status_code == 200
+
+    def test_other_sessions_survive_a_reuse(self, api_client, alice):
+        # given: two logins (two devices); device 1 rotates and its old token is replayed
+        first, second = login(api_client, alice), login(api_client, alice)
+        api_client.post(self.URL, {"refresh": first["refresh"]}, format="json")
+        api_client.post(self.URL, {"refresh": first["refresh"]}, format="json")
+        # then: device 2 is untouched
+        assert api_client.get("/api/users/me", HTTP_AUTHORIZATION=f"Bearer {second['access']}").status_code == 200
+        assert api_client.post(self.URL, {"refresh": second["refresh"]}, format="json").status_code == 200
+
+    def test_a_refresh_keeps_the_family(self, api_client, alice):
+        pair = login(api_client, alice)
+        fresh = api_client.post(self.URL, {"refresh": pair["refresh"]}, format="json").json()
+        claims = [jwt.decode(t, options={"verify_signature": False})["sid"] for t in (*pair.values(), *fresh.values())]
+        assert len(set(claims)) == 1
+        assert str(TokenFamily.objects.get().pk) == claims[0]
 
     @pytest.mark.parametrize("kind", ["garbage", "access", "expired", "other_key", "empty_jwt"])
     def test_bad_refresh_is_401_and_writes_nothing(self, api_client, alice, kind):

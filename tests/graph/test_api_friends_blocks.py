@@ -167,10 +167,13 @@ class TestUnfriend:
         assert response.json() == {"detail": "You are not friends with this user.", "code": "not_friends"}
         assert snapshot() == before
 
-    @pytest.mark.parametrize("path", ["/api/friends/abc", "/api/friends/1.5", "/api/friends/-1"])
-    def test_non_numeric_id_is_404(self, client_for, alice, path):
+    @pytest.mark.parametrize(
+        "path", ["/api/friends/abc", "/api/friends/1.5", "/api/friends/-1", "/api/friends/9223372036854775808"]
+    )
+    def test_non_numeric_or_too_large_id_is_404(self, client_for, alice, path):
         response = client_for(alice).delete(path)
         assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
 
 
 class TestBlocks:
@@ -252,6 +255,16 @@ class TestBlocks:
         assert response.status_code == 204
         assert Block.objects.count() == 0
         assert events() == []
+
+    def test_unblock_id_above_64_bits_is_404(self, client_for, alice, bob, block):
+        # given
+        block(alice, bob)
+        # when
+        response = client_for(alice).delete("/api/blocks/9223372036854775808")
+        # then
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+        assert Block.objects.count() == 1
 
     @pytest.mark.parametrize("relation", ["stranger", "blocked_me", "self", "unknown", "friend"])
     def test_unblock_without_block_is_404(self, client_for, alice, bob, befriend, block, relation):

@@ -191,6 +191,26 @@ def test_400_for_malformed_or_non_object_json(user_factory, client_for, raw):
     assert row_counts() == NOTHING_WRITTEN
 
 
+@pytest.mark.parametrize("depth", [33, 1000, 100_000])
+def test_400_for_json_nested_too_deep(user_factory, client_for, depth):
+    # given: a body nested past the parser's bound (1,000 levels raised RecursionError: a 500)
+    author = user_factory()
+    raw = '{"content": ' + "[" * depth + "]" * depth + "}"
+    # when
+    response = client_for(author).post(url(author.id), raw, content_type="application/json")
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested deeper than 32 levels.", "code": "parse_error"}
+    assert row_counts() == NOTHING_WRITTEN
+
+
+def test_401_for_json_nested_too_deep_without_login(user_factory, api_client):
+    author = user_factory()
+    response = api_client.post(url(author.id), "[" * 1000 + "]" * 1000, content_type="application/json")
+    assert response.status_code == 401
+    assert row_counts() == NOTHING_WRITTEN
+
+
 def test_415_for_non_json_content_type(user_factory, client_for):
     author = user_factory()
     response = client_for(author).post(url(author.id), "content=hi", content_type="application/x-www-form-urlencoded")
@@ -199,9 +219,39 @@ def test_415_for_non_json_content_type(user_factory, client_for):
     assert row_counts() == NOTHING_WRITTEN
 
 
-def test_non_numeric_user_id_is_a_json_404(user_factory, client_for):
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("user_id", ["abc", "-1", "1.5", "9223372036854775808"])
+def test_non_numeric_user_id_is_a_json_404(user_factory, client_for, settings, debug, user_id):
+    # given: with DEBUG on, Django's own 404 is an HTML page listing the URL patterns
+    settings.DEBUG = debug
     author = user_factory()
-    response = client_for(author).post("/api/Post/users/abc", {"content": "hi"}, format="json")
+    # when
+    response = client_for(author).post(f"/api/Post/users/{user_id}", {"content": "hi"}, format="json")
+    # then
     assert response.status_code == 404
-    assert response.json()["code"] == "not_found"
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": "No such resource: check the path and that ids are integers.", "code": "not_found",
+    }
+    assert row_counts() == NOTHING_WRITTEN
+
+
+def test_schema_documents_the_404_of_the_create_route(api_client):
+    schema = api_client.get("/api/schema/", {"format": "json"}).json()
+    responses = schema["paths"]["/api/Post/users/{user_id}"]["post"]["responses"]
+    assert sorted(responses) == ["201", "400", "401", "403", "404"]
+    assert responses["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_413_for_a_10_mb_body_in_the_json_error_shape(user_factory, client_for, settings, debug):
+    # given: Django refused bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with an HTML 400
+    settings.DEBUG = debug
+    author = user_factory()
+    raw = '{"content": "' + "x" * (10 * 1024 * 1024) + '"}'
+    # when
+    response = client_for(author).post(url(author.id), raw, content_type="application/json")
+    # then
+    assert response.status_code == 413
+    assert response.json() == {"detail": "Request body too large: at most 2621440 bytes.", "code": "request_too_large"}
     assert row_counts() == NOTHING_WRITTEN

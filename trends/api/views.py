@@ -32,7 +32,12 @@ class TrendListView(GenericAPIView):
     @extend_schema(
         operation_id="trends_list",
         summary="Trending hashtags of a window, best first (a plain list)",
-        parameters=[TrendQuerySerializer],
+        parameters=[
+            TrendQuerySerializer,
+            # An empty value means the default (DRF's reading of optional query fields).
+            OpenApiParameter("window", str, enum=["1h", "24h", "7d", ""], default="24h",
+                             description="Time window; absent or empty means 24h."),
+        ],
         responses={
             200: TrendSerializer(many=True),
             400: OpenApiResponse(description="Unknown window or limit outside 1..100: {field: [messages]}."),

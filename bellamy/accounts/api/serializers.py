@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from bellamy.accounts import services
 
@@ -100,6 +101,41 @@ class RegisterSerializer(serializers.Serializer):
             validate_password(attrs["password"], user=candidate)
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"password": list(exc.messages)}) from None
+        return attrs
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    """POST ``/api/auth/token`` ``{username, password}`` → ``{access, refresh}`` of a new token
+    family (login session), see :func:`bellamy.accounts.services.token_pair_issue`."""
+
+    @classmethod
+    def get_token(cls, user):
+        return services.token_pair_issue(user=user)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    """POST ``/api/auth/password``: ``{current_password, new_password}``.
+
+    ``current_password`` must be the caller's password; ``new_password`` must differ from it
+    and pass Django's password validators (``AUTH_PASSWORD_VALIDATORS``, checked against the
+    caller's username, e-mail and display name). Needs ``context={"user": caller}``.
+    """
+
+    current_password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+    new_password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("Wrong password.")
+        return value
+
+    def validate(self, attrs):
+        if attrs["new_password"] == attrs["current_password"]:
+            raise serializers.ValidationError({"new_password": ["Choose a password different from the current one."]})
+        try:
+            validate_password(attrs["new_password"], user=self.context["user"])
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password": list(exc.messages)}) from None
         return attrs
 
 

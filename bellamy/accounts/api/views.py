@@ -19,7 +19,9 @@ from bellamy.accounts import lifecycle, services
 from bellamy.accounts.api.serializers import (
     DeletionScheduledSerializer,
     ErrorSerializer,
+    LoginSerializer,
     MeSerializer,
+    PasswordChangeSerializer,
     PasswordConfirmSerializer,
     ProfileUpdateSerializer,
     ReactivateSerializer,
@@ -61,9 +63,11 @@ class RegisterView(APIView):
 
 
 class TokenView(TokenObtainPairView):
-    """POST /api/auth/token {username, password} → 200 {access, refresh}; 401 bad credentials
-    or inactive account; 400 missing fields; 429 throttled (scope ``token``)."""
+    """POST /api/auth/token {username, password} → 200 {access, refresh} of a new login session
+    (token family); 401 bad credentials or inactive account; 400 missing fields; 429 throttled
+    (scope ``token``)."""
 
+    serializer_class = LoginSerializer
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "token"
 
@@ -77,8 +81,10 @@ class TokenView(TokenObtainPairView):
 
 class TokenRefreshView(APIView):
     """POST /api/auth/token/refresh {refresh} → 200 {access, refresh}: the refresh token is
-    rotated and the old one blacklisted. 401 for a garbage, expired, foreign-key-signed, reused
-    or blacklisted token, or an inactive account; 429 throttled (scope ``token``)."""
+    rotated and the old one blacklisted. 401 for a garbage, expired, foreign-key-signed or
+    logged-out token, an inactive account or a changed password; a refresh token that was
+    already rotated is 401 too and ends its whole session (a stolen copy is being replayed);
+    429 throttled (scope ``token``)."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)
@@ -105,10 +111,11 @@ class TokenRefreshView(APIView):
 
 
 class LogoutView(APIView):
-    """POST /api/auth/logout {refresh} → 204: the refresh token is blacklisted and the caller's
-    open sockets are closed. 400 when ``refresh`` is missing, garbage, expired or already
-    blacklisted (the client is logged out either way); 403 when it belongs to another user;
-    401 without a valid access token."""
+    """POST /api/auth/logout {refresh} → 204: the session of that refresh token (the current one
+    or an earlier, already-rotated one) ends — every refresh and access token of it is refused
+    from now on, on REST and on ``/ws/`` — and the caller's open sockets are closed. 400 when
+    ``refresh`` is missing, garbage, expired or its session already ended (the client is logged
+    out either way); 403 when it belongs to another user; 401 without a valid access token."""
 
     @extend_schema(
         request=RefreshSerializer,
@@ -118,6 +125,33 @@ class LogoutView(APIView):
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.user_logout(user=request.user, raw_refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """POST /api/auth/password {current_password, new_password} → 204: the password is changed
+    and every session of the caller ends (every refresh and access token issued before is
+    refused, on REST and on ``/ws/``; open sockets are closed); the client logs in again.
+    400 wrong current password, new password refused by the validators or equal to the
+    current one (``{field: [messages]}``); 401 without a valid access token; 429 throttled
+    (scope ``password``, per user)."""
+
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "password"
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={
+            204: None,
+            400: OpenApiResponse(description="Wrong current password or unacceptable new password: {field: [messages]}."),
+            401: ERROR,
+            429: ERROR,
+        },
+    )
+    def post(self, request):
+        serializer = PasswordChangeSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        services.user_password_change(user=request.user, new_password=serializer.validated_data["new_password"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,7 +15,7 @@ def existing_inactive_are_suspended(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0001_initial'),
+        ('accounts', '0002_token_families'),
         ('auth', '0012_alter_user_first_name_max_length'),
     ]
 
@@ -62,6 +62,11 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='accounterasure',
             index=models.Index(condition=models.Q(('completed_at__isnull', True)), fields=['erased_at'], name='accounts_erasure_pending'),
+        ),
+        migrations.AlterField(
+            model_name='tokenfamily',
+            name='revoked_reason',
+            field=models.CharField(blank=True, choices=[('logout', 'Logout'), ('reuse', 'reuse of a rotated refresh token'), ('password_change', 'password change'), ('suspension', 'Suspension'), ('deactivation', 'Deactivation')], max_length=20),
         ),
         migrations.RunPython(existing_inactive_are_suspended, migrations.RunPython.noop, elidable=True),
     ]
