@@ -240,7 +240,8 @@ if BELLAMY_EXPORT_EXPIRY_HOURS < 1 or BELLAMY_EXPORT_INTERVAL_HOURS < 0:
     )
 #: Where uploaded and generated files live (export archives under exports/), served only
 #: through signed, expiring links, never as static files.
-MEDIA_ROOT = Path(env.str("BELLAMY_MEDIA_ROOT", default=str(BASE_DIR / ".data" / "media")))
+# (empty, as in .env.example, means the default)
+MEDIA_ROOT = Path(env.str("BELLAMY_MEDIA_ROOT", default="") or BASE_DIR / ".data" / "media")
 MEDIA_URL = "media/"
 
 # --- HTTP API ---------------------------------------------------------------------------------

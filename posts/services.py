@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, models, router, transaction
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from rest_framework import status
@@ -47,6 +47,27 @@ class CannotReportOwnPost(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "You cannot report your own post."
     default_code = "own_post"
+
+
+class AccountInactive(APIException):
+    """403: the writer's account went inactive (deactivated, suspended, erased) while the write
+    was in flight; nothing was written."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "This account is no longer active."
+    default_code = "account_inactive"
+
+
+def _active_writer(user_id: int) -> Exists:
+    """``EXISTS (the active account user_id)``, folded into the counter update of a like or a
+    comment (no extra statement), after its row referencing the user was inserted: the
+    insert's foreign-key lock waits for an erasure or deactivation holding the user row
+    (``SELECT … FOR UPDATE``), so this reads the account's committed state, and a like or
+    comment racing the account's end rolls back instead of leaving another user's post with a
+    count the erasure's handlers already recounted (README "Account lifecycle"). A post racing
+    it needs no such check: nobody sees a post of an inactive author, and the completion of the
+    erasure deletes it with the account's row."""
+    return Exists(get_user_model().objects.filter(pk=user_id, is_active=True))
 
 
 def rfc3339(moment: datetime) -> str:
@@ -288,6 +309,8 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
         ``post`` without reading it again (a concurrent like of the same user may have
         committed after ``post`` was read). Costs 3 statements in the transaction when created
         (like, counter, outbox), 2 otherwise.
+    Raises:
+        AccountInactive: the liker's account went inactive meanwhile (403, nothing written).
     Events:
         ``post.liked`` key=post author id, data ``{post_id, author_id (the post's author),
         user_id (the liker)}``, actor=user — only when ``created``.
@@ -314,10 +337,16 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
                 )
                 post.liked_by_me = True
                 return Like(id=like_id, post=post, user=user, created_at=created_at), False
+            # The counter moves only while the liker's account is active (see _active_writer).
             cursor.execute(
-                "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s RETURNING like_count", [post.pk]
+                "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s"
+                " AND EXISTS (SELECT 1 FROM accounts_user WHERE id = %s AND is_active) RETURNING like_count",
+                [post.pk, user.pk],
             )
-            post.like_count = cursor.fetchone()[0]
+            counted = cursor.fetchone()
+            if counted is None:
+                raise AccountInactive()
+            post.like_count = counted[0]
         post.liked_by_me = True
         publish(
             "post.liked",
@@ -357,6 +386,8 @@ def comment_create(*, post: Post, author, content: str) -> Comment:
     Args:
         content: 1..2,000 characters after trimming (validated by the API serializer; stored
             trimmed). ``@username`` mentions of existing active users are resolved for the event.
+    Raises:
+        AccountInactive: the commenter's account went inactive meanwhile (403, nothing written).
     Returns:
         The new :class:`Comment`.
     Events:
@@ -365,7 +396,11 @@ def comment_create(*, post: Post, author, content: str) -> Comment:
     """
     with transaction.atomic():
         comment = Comment.objects.create(post=post, author=author, content=content.strip())
-        Post.objects.filter(pk=post.pk).update(comment_count=F("comment_count") + 1)
+        # The counter moves only while the commenter's account is active (see _active_writer).
+        if not Post.objects.filter(pk=post.pk).filter(_active_writer(author.pk)).update(
+            comment_count=F("comment_count") + 1
+        ):
+            raise AccountInactive()
         publish(
             "comment.created",
             key=post.author_id,

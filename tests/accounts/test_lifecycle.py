@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from bellamy.accounts import lifecycle
+from bellamy.accounts.models import TokenFamily
 from bellamy.events.models import OutboxEvent
 from graph.services import block_create
 from moderation.services import moderator_add, moderators_group_sync, user_suspend, user_unsuspend
@@ -134,8 +135,11 @@ def test_deactivation_hides_the_account_everywhere_and_reactivation_brings_it_ba
     fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     assert fresh.get("/api/users/me").json()["username"] == "leaver"
     assert read_paths(ann, cid, leaver, posts) == visible
-    # the old refresh token stays dead
+    # the old session stays dead: its token family was revoked, so its access token is refused
+    # although the account is active again, and so is its refresh token
+    assert client.get("/api/users/me").status_code == 401
     assert APIClient().post("/api/auth/token/refresh", {"refresh": session["refresh"]}, format="json").status_code == 401
+    assert sorted(TokenFamily.objects.filter(user=leaver).values_list("revoked_reason", flat=True)) == ["", "deactivation"]
     assert lifecycle_events()[-1] == ("user.reactivated", {"user_id": leaver.pk, "cause": "self"})
 
 
