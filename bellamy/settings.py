@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "bellamy.accounts",
     "bellamy.events",
     "bellamy.realtime",
+    "bellamy.metrics",
     "graph",
     "posts",
     "feed",
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times the whole of Django's handling (bellamy/metrics/middleware.py).
+    "bellamy.metrics.middleware.request_metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -243,6 +246,15 @@ if BELLAMY_EXPORT_EXPIRY_HOURS < 1 or BELLAMY_EXPORT_INTERVAL_HOURS < 0:
 # (empty, as in .env.example, means the default)
 MEDIA_ROOT = Path(env.str("BELLAMY_MEDIA_ROOT", default="") or BASE_DIR / ".data" / "media")
 MEDIA_URL = "media/"
+
+# --- Metrics (README "Metrics"; PROMETHEUS_MULTIPROC_DIR is read by prometheus_client) ------------
+#: Bearer token /metrics requires when set.
+BELLAMY_METRICS_TOKEN = env.str("BELLAMY_METRICS_TOKEN", default="")
+#: Addresses or networks allowed to read /metrics when set (others get a 404).
+BELLAMY_METRICS_ALLOW = env.list("BELLAMY_METRICS_ALLOW", default=[])
+#: Seconds a scrape waits for a service's figures, and seconds a reading is reused.
+BELLAMY_METRICS_SCRAPE_TIMEOUT = env.float("BELLAMY_METRICS_SCRAPE_TIMEOUT", default=2.0)
+BELLAMY_METRICS_CACHE_SECONDS = env.float("BELLAMY_METRICS_CACHE_SECONDS", default=5.0)
 
 # --- HTTP API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from _common import ROOT, emit, percentile, print_table, setup_django
+from _common import ROOT, emit, percentile, print_metric_totals, print_table, setup_django
 
 sys.path.insert(0, str(ROOT))
 
@@ -79,13 +79,14 @@ async def run_rate(stack, tokens: dict[int, str], receivers: list[int], authors:
         deadline = time.perf_counter() + 60
         while len(latencies) < expected and time.perf_counter() < deadline:
             await asyncio.sleep(0.1)
+    scraped = await asyncio.to_thread(stack.metric_totals)  # /metrics with the sockets still open
     for task in listeners:
         task.cancel()
     for socket in sockets:
         await socket.close()
     return {"rate": rate, "posts": len(sent_at), "expected": expected, "received": len(latencies),
             "p50_ms": percentile(latencies, 50) * 1000, "p95_ms": percentile(latencies, 95) * 1000,
-            "max_ms": max(latencies, default=float("nan")) * 1000}
+            "max_ms": max(latencies, default=float("nan")) * 1000, "metrics": scraped}
 
 
 def main() -> dict:
@@ -109,14 +110,16 @@ def main() -> dict:
         for rate in (float(r) for r in args.rates.split(",")):
             results.append(asyncio.run(run_rate(stack, tokens, receivers, authors, rate, args.seconds)))
         rss = stack.rss_mb()
+    scraped = [r.pop("metrics") for r in results][-1]  # the last rate's scrape: the totals of the run
     print_table(
         f"Post → friend's socket, 200 sockets, {args.workers} worker process(es)",
         [(r["rate"], r["posts"], f"{r['received']}/{r['expected']}", r["p50_ms"], r["p95_ms"], r["max_ms"]) for r in results],
         ("posts/s", "posts", "notifications received", "p50 ms", "p95 ms", "max ms"),
     )
     print("peak RSS MiB:", {k: round(v) for k, v in rss.items()})
-    emit({"rates": results, "rss_mb": rss})
-    return {"rates": results, "rss_mb": rss}
+    print_metric_totals(scraped)
+    emit({"rates": results, "rss_mb": rss, "metrics": scraped})
+    return {"rates": results, "rss_mb": rss, "metrics": scraped}
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.accounts.selectors import active_user_ids
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages, push_to_users
@@ -56,6 +57,7 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
         # One presence round trip for the whole batch; offline recipients cost nothing more.
         online = get_presence().online({record.recipient_id for record in records})
         pending = [record for record in records if record.recipient_id in online]
+        metrics.push_offline(PUSH_TYPE, len(records) - len(pending))
         push_messages(
             (record.recipient_id, {"type": PUSH_TYPE, "data": data})
             for record, data in zip(pending, selectors.notification_objects(pending), strict=True)

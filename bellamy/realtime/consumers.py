@@ -21,6 +21,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from bellamy import metrics
 from bellamy.accounts.authentication import JWTAuthentication
 from bellamy.realtime.presence import HEARTBEAT_INTERVAL, get_presence
 
@@ -60,13 +61,23 @@ class UserConsumer(AsyncWebsocketConsumer):
             # becomes an HTTP 403 handshake rejection that browsers cannot read).
             await self.accept(subprotocol=subprotocol)
             await self.close(code=CLOSE_UNAUTHORIZED)
+            metrics.socket_rejected()
             return
         self.user_id = user.pk
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept(subprotocol=subprotocol)
+        metrics.socket_opened()
+        self.counted = True
         await sync_to_async(get_presence().touch)(self.user_id, self.channel_name)
         self.heartbeat = asyncio.ensure_future(self._heartbeat())
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when the consumer dies of an exception, which skips disconnect()
+            if getattr(self, "counted", False):
+                metrics.socket_closed()
 
     async def _heartbeat(self):
         """Refresh this socket's presence until it closes (a crashed server stops refreshing)."""

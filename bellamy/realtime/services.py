@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from bellamy import metrics
 from bellamy.realtime.consumers import user_group
 from bellamy.realtime.presence import get_presence
 
@@ -40,6 +41,8 @@ def push_messages(messages: Iterable[tuple[int, dict]]) -> int:
     pending = [(user_id, message) for user_id, message in messages if user_id in online]
     if pending:
         async_to_sync(_send_all)(get_channel_layer(), pending)
+    metrics.pushes_sent(message.get("type", "") for _user_id, message in pending)
+    metrics.pushes_offline(message.get("type", "") for user_id, message in messages if user_id not in online)
     return len(pending)
 
 
