@@ -185,6 +185,9 @@ CELERY_BEAT_SCHEDULE = {
     "expire-notifications": {
         "task": "notifications.expire_task", "schedule": 3600.0, "options": {"queue": "notifications"},
     },
+    "prune-graph-applied-events": {
+        "task": "graph.prune_applied_events_task", "schedule": 3600.0, "options": {"queue": "graph"},
+    },
     # Erase the accounts whose deletion is due, and finish the erasures every store has handled.
     "erase-due-accounts": {"task": "accounts.erase_due_accounts_task", "schedule": 300.0},
     "expire-exports": {"task": "exports.expire_exports_task", "schedule": 3600.0},

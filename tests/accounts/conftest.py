@@ -42,7 +42,7 @@ def snapshot() -> dict[str, int]:
 
 
 # --- both store backends for the erasure tests -------------------------------------------------
-from tests.graph_store.conftest import NEO4J_SPEC, ORM_SPEC, IdSpace, delete_block, neo4j_store  # noqa: E402
+from tests.graph_store.conftest import ORM_SPEC, neo4j_spec, neo4j_store  # noqa: E402
 from tests.events.conftest import celery_broker  # noqa: E402,F401
 from tests.notifications.conftest import ORM_BACKEND, mongo_backend, mongo_database  # noqa: E402,F401
 
@@ -50,25 +50,17 @@ from tests.notifications.conftest import ORM_BACKEND, mongo_backend, mongo_datab
 @pytest.fixture(params=["orm", "mongo+neo4j"])
 def stores(request, settings, transactional_db):
     """Both backends of every two-backend store in turn: the ORM stores (embedded default), then
-    MongoDB notifications and the Neo4j graph (production). For Neo4j, new users take ids in a
-    private block (their nodes are deleted afterwards, nothing else of the shared server is
-    touched). Yields the name."""
+    MongoDB notifications and the Neo4j graph (production) in a fresh Neo4j namespace, cleared
+    afterwards (nothing else of the shared server is touched). Yields the name."""
     if request.param == "orm":
         settings.BELLAMY_NOTIFICATIONS = ORM_BACKEND
         settings.BELLAMY_GRAPH = ORM_SPEC
         yield request.param
         return
-    import random
-
-    from django.db import connection
-
     settings.BELLAMY_NOTIFICATIONS = mongo_backend(request.getfixturevalue("mongo_database"))
-    neo4j_store()
-    settings.BELLAMY_GRAPH = NEO4J_SPEC
-    block = IdSpace(10**12 + random.SystemRandom().randrange(10**6) * 10**6)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence('accounts_user', 'id'), %s)", [block.base + 500000])
+    neo = neo4j_store()
+    settings.BELLAMY_GRAPH = neo4j_spec(neo.namespace)
     try:
         yield request.param
     finally:
-        delete_block(block.base)
+        neo.clear()

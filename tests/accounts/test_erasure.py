@@ -46,9 +46,9 @@ def notifications_of(user_id: int) -> list[tuple[str, tuple[int, ...], int]]:
 
 
 def normalised(key: str) -> str:
-    """A Redis key with a feed page's random version token replaced by ``<version>``."""
+    """A Redis key with a feed page's or suggestion list's random version token replaced by ``<version>``."""
     parts = key.split(":")
-    if parts[2:4] == ["feed", "page"]:
+    if parts[2:4] == ["feed", "page"] or (parts[2:4] == ["graph", "suggestions"] and parts[4] != "ver"):
         parts[5] = "<version>"
     return ":".join(parts)
 
@@ -113,8 +113,10 @@ def test_erasure_leaves_nothing_of_the_user_in_any_store(stores, user_factory, s
     assert [normalised(key) for key in redis_keys(leaver.pk)] == sorted([
         f"{prefix}:1:feed:page:{leaver.pk}:<version>:ranked:20:-",
         f"{prefix}:1:feed:page:{leaver.pk}:<version>:recent:20:-",
+        f"{prefix}:1:feed:pushed:{leaver.pk}",
         f"{prefix}:1:feed:ver:{leaver.pk}",
-        f"{prefix}:1:graph:suggestions:{leaver.pk}:10",
+        f"{prefix}:1:graph:suggestions:{leaver.pk}:<version>:30",
+        f"{prefix}:1:graph:suggestions:ver:{leaver.pk}",
         f"{prefix}:presence:conns:{leaver.pk}",
     ]) + ["presence:online member"]
     assert export_files(world.export)

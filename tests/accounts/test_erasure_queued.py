@@ -71,11 +71,8 @@ def test_events_queued_before_the_erasure_recreate_nothing(stores, celery_broker
     graph_services.friend_request_send(from_user=leaver, to_user_id=bob.pk)
     late = queued(celery_broker)
     assert sorted({name for name, _ in late}) == sorted({
-        "feed.post_created_task", "graph.post_mentions_task", "notifications.post_created_task",
-        "trends.post_created_task", "feed.invalidate_feeds_task", "notifications.push_post_created_task",
-        "feed.post_liked_task", "graph.like_task", "notifications.post_liked_task",
-        "feed.comment_created_task", "graph.comment_task", "notifications.comment_created_task",
-        "notifications.friendship_requested_task",
+        "feed.rescore_posts_task", "graph.apply_events_task", "notifications.notify_task",
+        "trends.sync_posts_task", "feed.invalidate_feeds_task", "notifications.push_post_created_task",
     })
     # when the account is erased and the erasure's tasks run first
     assert lifecycle.account_erase(user_id=leaver.pk, force=True) is not None

@@ -176,11 +176,12 @@ def graph_footprint(user_id: int) -> dict[str, int]:
 
 
 def neo4j_footprint(user_id: int) -> tuple[int, int]:
-    """``(nodes, relationships)`` of ``user_id`` in Neo4j (both directions)."""
-    from neomodel import db
-
-    rows, _ = db.cypher_query(
-        "MATCH (n:User {user_id: $u}) OPTIONAL MATCH (n)-[r]-() RETURN count(DISTINCT n), count(r)", {"u": user_id}
+    """``(nodes, relationships)`` of ``user_id`` in the configured Neo4j store's namespace (both
+    directions)."""
+    store = get_graph_store()
+    rows = store._query(
+        "MATCH (n:Member {ns: $ns, user_id: $u}) OPTIONAL MATCH (n)-[r]-() RETURN count(DISTINCT n), count(r)",
+        {"ns": store.namespace, "u": user_id},
     )
     return tuple(rows[0])
 
