@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "search",
     "analytics",
     "demo",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,9 @@ CELERY_BEAT_SCHEDULE = {
     "prune-graph-applied-events": {
         "task": "graph.prune_applied_events_task", "schedule": 3600.0, "options": {"queue": "graph"},
     },
+    # Erase the accounts whose deletion is due, and finish the erasures every store has handled.
+    "erase-due-accounts": {"task": "accounts.erase_due_accounts_task", "schedule": 300.0},
+    "expire-exports": {"task": "exports.expire_exports_task", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -249,6 +253,26 @@ BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
 BELLAMY_NOTIFICATION_RETENTION_DAYS = env.int("BELLAMY_NOTIFICATION_RETENTION_DAYS", default=90)
 #: Half-life of relationship weights, in days (decay applied on read by the graph store).
 BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", default=14.0)
+
+# --- Account lifecycle and data exports (README "Account lifecycle") -----------------------
+#: Days between a user's deletion request and the erasure (the account is deactivated at once
+#: and can be reactivated until then); 0 erases at the next sweep.
+BELLAMY_ACCOUNT_DELETION_GRACE_DAYS = env.int("BELLAMY_ACCOUNT_DELETION_GRACE_DAYS", default=30)
+if BELLAMY_ACCOUNT_DELETION_GRACE_DAYS < 0:
+    raise config.ImproperlyConfigured("BELLAMY_ACCOUNT_DELETION_GRACE_DAYS must be 0 or more")
+#: Hours an export archive stays downloadable (its signed link expires with it).
+BELLAMY_EXPORT_EXPIRY_HOURS = env.int("BELLAMY_EXPORT_EXPIRY_HOURS", default=168)
+#: Hours a user waits between two export requests (429 with Retry-After before).
+BELLAMY_EXPORT_INTERVAL_HOURS = env.int("BELLAMY_EXPORT_INTERVAL_HOURS", default=24)
+if BELLAMY_EXPORT_EXPIRY_HOURS < 1 or BELLAMY_EXPORT_INTERVAL_HOURS < 0:
+    raise config.ImproperlyConfigured(
+        "BELLAMY_EXPORT_EXPIRY_HOURS must be at least 1 and BELLAMY_EXPORT_INTERVAL_HOURS 0 or more"
+    )
+#: Where uploaded and generated files live (export archives under exports/), served only
+#: through signed, expiring links, never as static files.
+# (empty, as in .env.example, means the default)
+MEDIA_ROOT = Path(env.str("BELLAMY_MEDIA_ROOT", default="") or BASE_DIR / ".data" / "media")
+MEDIA_URL = "media/"
 
 # --- Metrics (README "Metrics"; PROMETHEUS_MULTIPROC_DIR is read by prometheus_client) ------------
 #: Bearer token /metrics requires when set.

@@ -37,6 +37,7 @@ BENCHMARKS = {
     "realtime_latency": ("bench/realtime_latency.py", ["--seconds", "15", "--workers", "2"], ["--seconds", "8", "--workers", "2"], 900),
     "http_load": ("bench/http_load.py", [], ["--quick"], 2400),
     "search_latency": ("bench/search_latency.py", [], ["--requests", "10", "--write-rounds", "50"], 900),
+    "account_erasure": ("bench/account_erasure.py", [], [], 900),
     "metrics_overhead": ("bench/metrics_overhead.py", [], ["--calls", "20000", "--requests", "500", "--dead", "50"], 900),
 }
 
@@ -156,6 +157,11 @@ def summary(results: dict) -> list[tuple]:
     if scoring:
         row("scores backfilled posts/s (100k posts) vs GROUP BY counts", scoring["posts_per_second"],
             scoring["baseline_posts_per_second"], scoring["ratio"], "", None)
+    erasure = _get(results, "account_erasure")
+    if erasure:
+        row("erasure seconds, user with 10k posts and 1k friends, every store vs PostgreSQL cascade only",
+            erasure["seconds"], erasure["baseline_seconds"], erasure["ratio"], "nothing remains",
+            erasure["remaining"] == 0)
     for backend in ("orm", "neo4j"):
         graph = _get(results, "graph_suggestions", backend)
         if graph:
