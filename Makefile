@@ -23,11 +23,14 @@ PORT ?= 8000
 
 # Environment of the test suite: PostgreSQL and Redis for everything; Kafka, MongoDB and
 # Neo4j are reached by the tests that exercise them (tests/conftest.py), and a service that
-# does not answer fails the run (BELLAMY_REQUIRE_SERVICES=1).
+# does not answer fails the run (BELLAMY_REQUIRE_SERVICES=1). The race tests run several
+# threads that each hold a pooled connection at once, beside the in-process outbox relay's:
+# the test process gets a pool of 12 (a deployment's budget is README "Processes").
 TEST_ENV := DJANGO_DEBUG=0 \
 	DJANGO_SECRET_KEY=test-only-secret-key-not-for-production-0123456789 \
 	DATABASE_URL=postgres://bellamy:bellamy@127.0.0.1:5432/bellamy \
 	REDIS_URL=redis://127.0.0.1:6379/15 \
+	BELLAMY_DB_POOL_MAX=12 \
 	BELLAMY_REQUIRE_SERVICES=1
 
 .PHONY: help install install-test browser run migrate test services services-stop stack drill bench clean demo

@@ -34,7 +34,8 @@ def test_erasure_racing_a_burst_of_the_users_writes_leaves_nothing(stores, user_
     befriend(leaver, ann)
     target = post_services.post_create(author=ann, content="Target #racehash")
     user_model = type(leaver)
-    started, erased = threading.Barrier(WRITERS + 1), threading.Event()
+    # a writer that fails before the barrier breaks it for all (a timeout, not a hang)
+    started, erased = threading.Barrier(WRITERS + 1, timeout=60), threading.Event()
     outcomes: list[str] = []
     lock = threading.Lock()
 
