@@ -153,7 +153,13 @@ BELLAMY_KEY_PREFIX = _NAMES["BELLAMY_KEY_PREFIX"]
 CACHES = config.caches(
     REDIS_URL, env.list("REDIS_REPLICA_URLS", default=[]), key_prefix=BELLAMY_KEY_PREFIX
 )
-CHANNEL_LAYERS = config.channel_layers(REDIS_URL, prefix=f"{BELLAMY_KEY_PREFIX}:asgi")
+CHANNEL_LAYERS = config.channel_layers(
+    REDIS_URL,
+    prefix=f"{BELLAMY_KEY_PREFIX}:asgi",
+    inbox_capacity=env.int("BELLAMY_WS_INBOX_CAPACITY", default=10_000),
+    socket_capacity=env.int("BELLAMY_WS_SOCKET_CAPACITY", default=100),
+    pool_size=env.int("BELLAMY_WS_REDIS_CONNECTIONS", default=16),
+)
 
 # --- Celery (CELERY_BROKER_URL) -------------------------------------------------------------
 CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER = config.celery_broker(

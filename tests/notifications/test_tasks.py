@@ -310,6 +310,7 @@ def test_new_notifications_are_pushed_after_commit(
                 "read": False,
             },
         },
+        "seq": 1,
     }
 
 

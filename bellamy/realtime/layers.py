@@ -1,0 +1,593 @@
+"""The channel layer of the production stack: channels-redis, built for crowds, never dropping silently.
+
+:class:`RealtimeChannelLayer` subclasses ``channels_redis.core.RedisChannelLayer`` (same keys,
+same message format, same serializer) and changes the four things that broke under load
+(issue 21; read ``channels_redis/core.py`` 4.3.0 next to this file):
+
+**Where messages wait.** channels-redis gives every process one Redis sorted set, its *inbox*
+(``<prefix>specific.<process id>!``): the messages of every socket of that process wait there,
+and ``capacity`` (default 100) bounds the whole inbox, not one socket. A post to 300 friends on
+one web process overflowed it. Here the inbox capacity is sized for a process's crowd
+(``capacity``, default 10,000 frames), and each socket has its own bounded queue in the process
+(``socket_capacity``, default 100 frames) that only fills when that socket's client stops
+reading (with an ASGI server whose ``send`` waits for the client, e.g. uvicorn).
+
+**Counted, visible drops.** channels-redis drops a message for a full channel with an INFO log
+line and nothing else. Here every frame that is not delivered is counted, by reason, in the
+Redis hash ``<prefix>realtime:dropped`` (fields below, :func:`dropped_frames` reads them; the
+metrics endpoint exports them) and logged at WARNING with the count and the groups:
+
+- ``inbox_full`` — the recipient process's inbox held ``capacity`` frames (counted by the
+  sender, atomically with the refusal, in the same Lua script);
+- ``expired`` — a frame waited longer than ``expiry`` seconds in an inbox nobody read (a
+  stalled or dead process), removed by the next send to that inbox;
+- ``socket_full`` — the socket's queue in its process held ``socket_capacity`` frames.
+
+A frame for a socket that has just closed is not a drop (there is no client left to miss it).
+
+**One batched operation per fan-out.** ``group_send`` costs channels-redis four awaited round
+trips per group. :meth:`group_send_many` (async) and :meth:`group_send_many_sync` (for Celery
+workers, no event loop) send a whole batch of ``(group, message)`` in two round trips whatever
+its size: one pipeline reads every group's live members, one Lua script appends every frame to
+its inbox with the capacity check, the drop count and, when asked, a per-group sequence number
+(``seq``, see below). Inbox reading is batched too: one reader task per event loop pops up to
+:data:`READ_BATCH` frames per round trip (channels-redis: four round trips per frame) and hands
+them to the sockets' queues; a socket's ``receive()`` only waits on its own queue, so a socket
+that closes can never lose a frame another socket was waiting for.
+
+**Bounded connections and honest timeouts.** redis-py 8 gives a client a 5 s socket timeout by
+default, exactly channels-redis's blocking-read timeout (``BZPOPMIN`` for 5 s), so an idle
+inbox read raised ``TimeoutError`` and Daphne closed a socket with 1011 every 5 s; and its
+asyncio pool raises "Too many connections" beyond 100 connections instead of waiting. Here each
+event loop (and each worker process, for the synchronous path) has one
+``BlockingConnectionPool`` of ``pool_size`` connections that waits up to ``pool_timeout``
+seconds for a free one, the socket timeout is ``brpop_timeout + 10`` seconds, TCP keepalive is
+on and idle connections are health-checked; the reader survives Redis errors (logged, retried
+with back-off) instead of killing a socket.
+
+**Membership that expires.** A socket's group membership lives ``group_expiry`` seconds
+(default 90, channels-redis: one day) unless refreshed; the consumer's heartbeat refreshes every
+local socket in one pipeline (:meth:`queue_group_add`), so the sockets of a crashed process stop
+receiving frames within 90 s instead of a day.
+
+**Sequence numbers.** With ``sequence=True`` each ``(group, message)`` of a batch gets the next
+number of that group's counter (``INCR <prefix>realtime:seq:<group>``, kept
+``sequence_ttl`` seconds after its last use), added to the message as ``"seq"`` when it is
+received. A number is taken even when the frame is then dropped, so a client that sees a
+number skipped knows it missed a frame (README "Real time").
+
+One Redis host only (no sharding ring): the batch is one Lua script on one server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+from channels_redis.core import RedisChannelLayer
+from redis import asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+#: Frames popped from an inbox per round trip.
+READ_BATCH = 500
+#: ``(group, message)`` pairs per Lua call: Redis runs a script alone, so a huge fan-out is
+#: cut into scripts of bounded length (a few milliseconds each) instead of one long pause.
+SEND_CHUNK = 1000
+#: Width of the decimal sequence number written in front of every inbox entry.
+SEQ_WIDTH = 20
+#: Reasons of :func:`dropped_frames`.
+DROP_REASONS = ("inbox_full", "expired", "socket_full")
+
+# KEYS: every inbox key of the batch, then every sequence key of the batch.
+# ARGV: now, expiry, sequence ttl, drop hash key, item count, inbox ttl, then per item:
+#       sequence key index (0 = no number), target count, then per target: inbox key index,
+#       capacity, score, payload.
+# Returns: {frames appended, dropped (inbox full), expired, index of each item with a drop...}.
+_SEND_LUA = """
+local now = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2])
+local seq_ttl = tonumber(ARGV[3])
+local drop_key = ARGV[4]
+local items = tonumber(ARGV[5])
+local inbox_ttl = tonumber(ARGV[6])
+local pos = 7
+local appended, full, expired = 0, 0, 0
+local cleaned = {}
+local dropped_items = {}
+for i = 1, items do
+  local seq_index = tonumber(ARGV[pos])
+  local targets = tonumber(ARGV[pos + 1])
+  pos = pos + 2
+  local seq = 0
+  if seq_index > 0 then
+    seq = redis.call('INCR', KEYS[seq_index])
+    redis.call('EXPIRE', KEYS[seq_index], seq_ttl)
+  end
+  local prefix = string.format('%020d', seq)
+  local item_dropped = false
+  for t = 1, targets do
+    local key = KEYS[tonumber(ARGV[pos])]
+    local capacity = tonumber(ARGV[pos + 1])
+    local score = ARGV[pos + 2]
+    local payload = ARGV[pos + 3]
+    pos = pos + 4
+    if not cleaned[key] then
+      expired = expired + redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
+      cleaned[key] = true
+    end
+    if redis.call('ZCARD', key) < capacity then
+      redis.call('ZADD', key, score, prefix .. payload)
+      appended = appended + 1
+    else
+      full = full + 1
+      item_dropped = true
+    end
+  end
+  if item_dropped then dropped_items[#dropped_items + 1] = i end
+end
+for key, _ in pairs(cleaned) do redis.call('EXPIRE', key, inbox_ttl) end
+if full > 0 then redis.call('HINCRBY', drop_key, 'inbox_full', full) end
+if expired > 0 then redis.call('HINCRBY', drop_key, 'expired', expired) end
+local result = {appended, full, expired}
+for _, i in ipairs(dropped_items) do result[#result + 1] = i end
+return result
+"""
+
+
+@dataclass
+class FanoutResult:
+    """What one batch send did.
+
+    Attributes:
+        delivered: items (``(group, message)`` pairs) appended to at least one live socket's inbox.
+        offline: items whose group had no live socket (nothing sent, nothing dropped).
+        frames: inbox entries written (one per item and recipient process).
+        dropped: inbox entries refused because the inbox was full.
+        expired: stale entries removed from the recipients' inboxes by this send.
+        dropped_groups: groups that lost at least one frame (for the log line).
+    """
+
+    delivered: int = 0
+    offline: int = 0
+    frames: int = 0
+    dropped: int = 0
+    expired: int = 0
+    dropped_groups: list[str] = field(default_factory=list)
+
+    def add(self, other: FanoutResult) -> None:
+        self.delivered += other.delivered
+        self.offline += other.offline
+        self.frames += other.frames
+        self.dropped += other.dropped
+        self.expired += other.expired
+        self.dropped_groups += other.dropped_groups
+
+
+class SocketQueue(asyncio.Queue):
+    """A socket's bounded queue of frames in its process: :meth:`offer` refuses instead of
+    evicting (channels-redis evicts the oldest message silently)."""
+
+    def offer(self, item) -> bool:
+        """Put ``item`` unless the queue is full; return whether it was put."""
+        if self.full():
+            return False
+        self.put_nowait(item)
+        return True
+
+
+class RealtimeChannelLayer(RedisChannelLayer):
+    """channels-redis with crowd-sized inboxes, batched sends and reads, counted drops,
+    bounded pools and per-group sequence numbers (module docstring).
+
+    Args:
+        hosts: one Redis URL in a list (``["redis://host:6379/0"]``).
+        prefix: key prefix of every key (``<BELLAMY_KEY_PREFIX>:asgi``).
+        capacity: frames one process's inbox may hold before sends to it are refused and
+            counted (``inbox_full``).
+        socket_capacity: frames one socket's queue may hold in its process before further
+            frames for it are refused and counted (``socket_full``).
+        expiry: seconds a frame may wait in an inbox (then removed and counted ``expired``).
+        group_expiry: seconds a group membership lives unless refreshed by the heartbeat.
+        pool_size: Redis connections per event loop (async) and per process (sync path).
+        pool_timeout: seconds to wait for a free pooled connection before raising.
+        sequence_ttl: seconds a group's sequence counter survives without use.
+        **kwargs: passed to ``RedisChannelLayer`` (``symmetric_encryption_keys``, ...).
+    Raises:
+        ValueError: more than one host.
+    """
+
+    brpop_timeout = 5
+
+    def __init__(
+        self,
+        hosts=None,
+        prefix: str = "asgi",
+        *,
+        capacity: int = 10_000,
+        socket_capacity: int = 100,
+        expiry: int = 60,
+        group_expiry: int = 90,
+        pool_size: int = 16,
+        pool_timeout: float = 10.0,
+        sequence_ttl: int = 86_400,
+        **kwargs,
+    ):
+        super().__init__(hosts=hosts, prefix=prefix, capacity=capacity, expiry=expiry,
+                         group_expiry=group_expiry, **kwargs)
+        if self.ring_size != 1:
+            raise ValueError("RealtimeChannelLayer takes exactly one Redis host")
+        self.socket_capacity = socket_capacity
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
+        self.sequence_ttl = sequence_ttl
+        self.drop_key = f"{prefix}:realtime:dropped"
+        # Process-local channel → (its event loop, its queue); readers by event loop.
+        self._queues: dict[str, tuple[asyncio.AbstractEventLoop, SocketQueue]] = {}
+        self._readers: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+        self._sync_client: redis.Redis | None = None
+        self._sync_lock = threading.Lock()
+        self._background: set[asyncio.Task] = set()
+
+    # --- connections ----------------------------------------------------------------------
+
+    def _pool_options(self) -> dict:
+        return {
+            "max_connections": self.pool_size,
+            "timeout": self.pool_timeout,
+            # Longer than the blocking read, so an idle inbox read ends with Redis's empty
+            # answer, never with a client-side TimeoutError (the 1011 closes of issue 21).
+            "socket_timeout": self.brpop_timeout + 10,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 30,
+        }
+
+    def create_pool(self, index):
+        """A bounded, blocking asyncio pool for this event loop (channels-redis calls this once
+        per loop and host)."""
+        host = self.hosts[index]
+        if "address" not in host:
+            return super().create_pool(index)
+        return aioredis.BlockingConnectionPool.from_url(host["address"], **self._pool_options())
+
+    def sync_client(self) -> redis.Redis:
+        """The process's synchronous client (workers' sends), on a bounded blocking pool shared
+        by the process's threads."""
+        with self._sync_lock:
+            if self._sync_client is None:
+                host = self.hosts[0]
+                if "address" not in host:
+                    raise ValueError("the synchronous path needs a Redis URL host")
+                pool = redis.BlockingConnectionPool.from_url(host["address"], **self._pool_options())
+                self._sync_client = redis.Redis(connection_pool=pool)
+            return self._sync_client
+
+    # --- receiving ------------------------------------------------------------------------
+
+    @property
+    def inbox_key(self) -> str:
+        """The Redis key of this process's inbox (channels-redis's naming)."""
+        return f"{self.prefix}specific.{self.client_prefix}!"
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A new process-local channel with its bounded queue (``prefix`` is ignored: every
+        local channel shares the process's inbox)."""
+        name = f"specific.{self.client_prefix}!{uuid.uuid4().hex}"
+        self._queue(name)
+        return name
+
+    def _queue(self, channel: str) -> SocketQueue:
+        """The queue of ``channel`` in the running loop (made, or moved from a closed loop,
+        when needed), with that loop's reader running."""
+        loop = asyncio.get_running_loop()
+        entry = self._queues.get(channel)
+        if entry is None or entry[0] is not loop:
+            entry = self._queues[channel] = (loop, SocketQueue(self.socket_capacity))
+        if loop not in self._readers:
+            self._start_reader(loop)
+        return entry[1]
+
+    def _start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.connection(0)  # channels-redis closes this loop's pool when the loop closes
+        self._readers[loop] = asyncio.ensure_future(self._read_inbox())
+        original_close = loop.close
+
+        def close(*args, **kwargs):
+            # Forget the loop's reader and queues (tests run one loop after another).
+            self._readers.pop(loop, None)
+            for channel in [c for c, (owner, _q) in list(self._queues.items()) if owner is loop]:
+                self._queues.pop(channel, None)
+            return original_close(*args, **kwargs)
+
+        loop.close = close
+
+    async def receive(self, channel: str) -> dict:
+        """The next message of ``channel``. Process-local channels wait on their own queue, fed
+        by the reader; a cancelled receive forgets the channel (its socket is closing)."""
+        if "!" not in channel:
+            return await super().receive(channel)
+        queue = self._queue(channel)
+        try:
+            return await queue.get()
+        except asyncio.CancelledError:
+            if self._queues.get(channel, (None, None))[1] is queue:
+                self._queues.pop(channel, None)
+            raise
+
+    async def _read_inbox(self) -> None:
+        """Pop frames from the process's inbox in batches and hand them to the sockets'
+        queues, until the loop ends. Redis errors are logged and retried with back-off, so a
+        Redis restart delays frames instead of closing sockets."""
+        key = self.inbox_key
+        backoff = 0.1
+        task = asyncio.current_task()
+        while True:
+            # A cancellation that reaches redis-py 8.1 inside a command is not always re-raised
+            # (seen in tests: the command returned, the task stayed "cancelling" and blocked
+            # again in BZPOPMIN, hanging the event loop's shutdown, which waits for every
+            # cancelled task). A reader asked to stop stops here.
+            if task.cancelling():
+                raise asyncio.CancelledError
+            try:
+                connection = self.connection(0)
+                batch = await connection.zpopmin(key, READ_BATCH)
+                if not batch:
+                    popped = await connection.bzpopmin(key, timeout=self.brpop_timeout)
+                    if popped is None:
+                        continue
+                    batch = [(popped[1], popped[2])]
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                logger.warning("realtime: reading inbox %s failed (%s); retrying in %.1f s", key, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._deliver([member for member, _score in batch])
+
+    def _deliver(self, members: list[bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        full = 0
+        for member in members:
+            seq = int(member[:SEQ_WIDTH])
+            message = self.deserialize(member[SEQ_WIDTH:])
+            channels = message.pop("__asgi_channel__", [])
+            if isinstance(channels, str):
+                channels = [channels]
+            if seq:
+                message["seq"] = seq
+            for channel in channels:
+                entry = self._queues.get(channel)
+                if entry is None:
+                    continue  # the socket closed meanwhile: nobody is left to miss the frame
+                owner, queue = entry
+                if owner is loop:
+                    full += not queue.offer(dict(message))
+                elif not owner.is_closed():
+                    # A socket of another event loop of this process (rare: tests).
+                    owner.call_soon_threadsafe(self._offer_foreign, queue, dict(message))
+        if full:
+            self._socket_drops(full)
+
+    def _offer_foreign(self, queue: SocketQueue, message: dict) -> None:
+        if not queue.offer(message):
+            self._socket_drops(1)
+
+    def _socket_drops(self, count: int) -> None:
+        logger.warning("realtime: dropped %d frame(s): socket queue full (capacity %d)", count, self.socket_capacity)
+        task = asyncio.ensure_future(self._count_async("socket_full", count))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _count_async(self, reason: str, count: int) -> None:
+        try:
+            await self.connection(0).hincrby(self.drop_key, reason, count)
+        except (redis.RedisError, OSError) as exc:
+            logger.error("realtime: could not count %d dropped frame(s) (%s): %s", count, reason, exc)
+
+    # --- groups ---------------------------------------------------------------------------
+
+    def queue_group_add(self, pipe, pairs: Iterable[tuple[str, str]]) -> None:
+        """Queue on ``pipe`` (a pipeline of :meth:`connection`) the commands adding or refreshing
+        each ``(group, channel)`` membership for ``group_expiry`` seconds from now, so the
+        heartbeat refreshes every socket of a process in one round trip."""
+        now = time.time()
+        for group, channel in pairs:
+            key = self._group_key(group)
+            pipe.zadd(key, {channel: now})
+            pipe.expire(key, self.group_expiry)
+
+    async def group_send(self, group: str, message: dict) -> None:
+        """Send ``message`` to every live socket of ``group`` (one batch of one)."""
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, items: Sequence[tuple[str, dict]], *, sequence: bool = False) -> FanoutResult:
+        """Send each ``(group, message)`` to that group's live sockets: two round trips for the
+        whole batch (members, then one Lua script per :data:`SEND_CHUNK` items).
+
+        Args:
+            items: ``(group name, channel-layer message dict)``; a group may repeat (its
+                messages arrive in the order given).
+            sequence: give each item the next ``seq`` of its group.
+        Returns:
+            What was delivered, offline and dropped (drops are also counted and logged).
+        """
+        items = list(items)
+        result = FanoutResult()
+        if not items:
+            return result
+        connection = self.connection(0)
+        members = await self._members_async(connection, items)
+        # redis-py's Script object runs EVALSHA and loads the script again after a Redis restart.
+        script = connection.register_script(_SEND_LUA)
+        for chunk in self._chunks(items, members, sequence):
+            if not chunk.items:
+                result.add(chunk.result(None))
+                continue
+            keys, args = chunk.keys_and_args(self)
+            result.add(chunk.result(await script(keys=keys, args=args)))
+        self._log_drops(result)
+        return result
+
+    def group_send_many_sync(self, items: Sequence[tuple[str, dict]], *, sequence: bool = False) -> FanoutResult:
+        """:meth:`group_send_many` for synchronous callers (Celery workers): the same two round
+        trips on the process's bounded synchronous pool, no event loop."""
+        items = list(items)
+        result = FanoutResult()
+        if not items:
+            return result
+        client = self.sync_client()
+        groups = list(dict.fromkeys(group for group, _ in items))
+        now = time.time()
+        pipe = client.pipeline(transaction=False)
+        for group in groups:
+            key = self._group_key(group)
+            pipe.zremrangebyscore(key, "-inf", now - self.group_expiry)
+            pipe.zrange(key, 0, -1)
+        replies = pipe.execute()
+        members = {g: [m.decode() for m in replies[2 * n + 1]] for n, g in enumerate(groups)}
+        script = client.register_script(_SEND_LUA)
+        for chunk in self._chunks(items, members, sequence):
+            if not chunk.items:
+                result.add(chunk.result(None))
+                continue
+            keys, args = chunk.keys_and_args(self)
+            result.add(chunk.result(script(keys=keys, args=args)))
+        self._log_drops(result)
+        return result
+
+    async def _members_async(self, connection, items) -> dict[str, list[str]]:
+        groups = list(dict.fromkeys(group for group, _ in items))
+        now = time.time()
+        pipe = connection.pipeline(transaction=False)
+        for group in groups:
+            key = self._group_key(group)
+            pipe.zremrangebyscore(key, "-inf", now - self.group_expiry)
+            pipe.zrange(key, 0, -1)
+        replies = await pipe.execute()
+        return {g: [m.decode() for m in replies[2 * n + 1]] for n, g in enumerate(groups)}
+
+    def _chunks(self, items, members: dict[str, list[str]], sequence: bool) -> list[_SendChunk]:
+        chunks, current = [], _SendChunk(now=time.time())
+        for index, (group, message) in enumerate(items):
+            channels = members.get(group) or []
+            if not channels:
+                current.offline += 1
+                continue
+            if current.count >= SEND_CHUNK:
+                chunks.append(current)
+                current = _SendChunk(now=current.now)
+            current.add(self, group, message, channels, sequence, order=index)
+        if current.count or current.offline:
+            chunks.append(current)
+        return chunks
+
+    def _log_drops(self, result: FanoutResult) -> None:
+        if result.dropped:
+            shown = ", ".join(result.dropped_groups[:10]) + (" ..." if len(result.dropped_groups) > 10 else "")
+            logger.warning("realtime: dropped %d frame(s): inbox full (capacity %d) for %s",
+                           result.dropped, self.capacity, shown)
+        if result.expired:
+            logger.warning("realtime: %d frame(s) expired unread in a process inbox (older than %d s)",
+                           result.expired, self.expiry)
+
+    def sequence_key(self, group: str) -> str:
+        """The Redis key of ``group``'s frame counter."""
+        return f"{self.prefix}:realtime:seq:{group}"
+
+    async def send(self, channel: str, message: dict) -> None:
+        """Send to one channel. A process-local channel goes through the batch path (same inbox
+        entry format, capacity check and drop count); others as channels-redis does."""
+        if "!" not in channel:
+            await super().send(channel, message)
+            return
+        connection = self.connection(0)
+        chunk = _SendChunk(now=time.time())
+        chunk.add(self, None, message, [channel], False, order=0)
+        keys, args = chunk.keys_and_args(self)
+        result = chunk.result(await connection.register_script(_SEND_LUA)(keys=keys, args=args))
+        self._log_drops(result)
+
+    async def flush(self):
+        """Delete every key of this prefix and close the pools (tests)."""
+        for reader in list(self._readers.values()):
+            reader.cancel()
+        await super().flush()
+
+
+class _SendChunk:
+    """The keys and arguments of one Lua send call, built from up to :data:`SEND_CHUNK` items."""
+
+    def __init__(self, *, now: float):
+        self.now = now
+        self.keys: dict[str, int] = {}
+        self.seq_keys: dict[str, int] = {}
+        self.items: list[tuple[str | None, int, list[tuple[str, bytes]], int]] = []
+        self.count = 0
+        self.offline = 0
+
+    def add(self, layer: RealtimeChannelLayer, group, message, channels, sequence: bool, *, order: int) -> None:
+        by_key: dict[str, list[str]] = {}
+        for channel in channels:
+            by_key.setdefault(layer.prefix + layer.non_local_name(channel), []).append(channel)
+        targets = []
+        for key, local_channels in by_key.items():
+            self.keys.setdefault(key, len(self.keys))
+            targets.append((key, layer.serialize({**message, "__asgi_channel__": local_channels})))
+        seq_key = layer.sequence_key(group) if sequence and group else None
+        if seq_key:
+            self.seq_keys.setdefault(seq_key, len(self.seq_keys))
+        self.items.append((group, seq_key, targets, order))
+        self.count += 1
+
+    def keys_and_args(self, layer: RealtimeChannelLayer) -> tuple[list[str], list]:
+        inbox_keys = list(self.keys)
+        keys = inbox_keys + list(self.seq_keys)
+        seq_base = len(inbox_keys)
+        # An inbox outlives its frames' expiry by a membership lifetime, so frames left in it
+        # are still there (and counted as expired) when the next send reaches it.
+        inbox_ttl = layer.expiry + layer.group_expiry
+        args: list = [self.now, layer.expiry, layer.sequence_ttl, layer.drop_key, len(self.items), inbox_ttl]
+        for _group, seq_key, targets, order in self.items:
+            args += [seq_base + self.seq_keys[seq_key] + 1 if seq_key else 0, len(targets)]
+            # Scores keep the batch's order inside an inbox (a microsecond per item).
+            score = repr(self.now + order * 1e-6)
+            for key, payload in targets:
+                args += [self.keys[key] + 1, layer.capacity, score, payload]
+        return keys, args
+
+    def result(self, reply) -> FanoutResult:
+        if not self.items:
+            return FanoutResult(offline=self.offline)
+        frames, dropped, expired, *dropped_items = (int(x) for x in reply)
+        return FanoutResult(
+            delivered=len(self.items) - len(dropped_items),
+            offline=self.offline,
+            frames=frames,
+            dropped=dropped,
+            expired=expired,
+            dropped_groups=[str(self.items[i - 1][0]) for i in dropped_items],
+        )
+
+
+def dropped_frames(layer=None) -> dict[str, int]:
+    """The drop counters of the default channel layer (or ``layer``): ``{reason: frames}`` for
+    each of :data:`DROP_REASONS` (0 when never dropped). Empty dict for a layer that does not
+    count (the in-memory layer of the embedded default)."""
+    if layer is None:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+    if not isinstance(layer, RealtimeChannelLayer):
+        return {}
+    raw = layer.sync_client().hgetall(layer.drop_key)
+    counts = {key.decode(): int(value) for key, value in raw.items()}
+    return {reason: counts.get(reason, 0) for reason in DROP_REASONS}
