@@ -27,10 +27,11 @@ A frame for a socket that has just closed is not a drop (there is no client left
 
 **One batched operation per fan-out.** ``group_send`` costs channels-redis four awaited round
 trips per group. :meth:`group_send_many` (async) and :meth:`group_send_many_sync` (for Celery
-workers, no event loop) send a whole batch of ``(group, message)`` in two round trips whatever
-its size: one pipeline reads every group's live members, one Lua script appends every frame to
-its inbox with the capacity check, the drop count and, when asked, a per-group sequence number
-(``seq``, see below). Inbox reading is batched too: one reader task per event loop pops up to
+workers, no event loop) send a whole batch of ``(group, message)`` in one round trip per
+:data:`SEND_CHUNK` (1,000) messages: one Lua script reads each group's live members, appends
+every frame to its process's inbox with the capacity check, the drop count and, when asked, a
+per-group sequence number (``seq``, see below); Python serializes each message once and ships
+the batch as one msgpack argument. Inbox reading is batched too: one reader task per event loop pops up to
 :data:`READ_BATCH` frames per round trip (channels-redis: four round trips per frame) and hands
 them to the sockets' queues; a socket's ``receive()`` only waits on its own queue, so a socket
 that closes can never lose a frame another socket was waiting for.
@@ -69,6 +70,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import msgpack
 import redis
 from channels_redis.core import RedisChannelLayer
 from redis import asyncio as aioredis
@@ -85,59 +87,102 @@ SEQ_WIDTH = 20
 #: Reasons of :func:`dropped_frames`.
 DROP_REASONS = ("inbox_full", "expired", "socket_full")
 
-# KEYS: every inbox key of the batch, then every sequence key of the batch.
-# ARGV: now, expiry, sequence ttl, drop hash key, item count, inbox ttl, then per item:
-#       sequence key index (0 = no number), target count, then per target: inbox key index,
-#       capacity, score, payload.
-# Returns: {frames appended, dropped (inbox full), expired, index of each item with a drop...}.
+# One batched send, in one round trip. Inbox entries are ``<seq, 20 digits><local channel
+# names, comma-separated>\n<serialized message>``: the script finds each group's live members,
+# groups them by process inbox and writes the entry there, so Python serializes each message
+# once whatever the number of recipients, and the whole batch travels as one msgpack argument
+# (redis-py packs arguments one by one in Python). Every key is derived inside the script from
+# the prefix (group, sequence and inbox keys), which is why the layer takes one Redis server.
+# ARGV: now, expiry, group expiry, sequence ttl, inbox ttl, capacity, key prefix, drop hash
+#       key, msgpack([[group name, numbered 0/1, payload], ...]).
+# Returns: {entries appended, dropped (inbox full), expired, offline items, index of each item
+#           that lost a frame...}.
 _SEND_LUA = """
 local now = tonumber(ARGV[1])
 local expiry = tonumber(ARGV[2])
-local seq_ttl = tonumber(ARGV[3])
-local drop_key = ARGV[4]
-local items = tonumber(ARGV[5])
-local inbox_ttl = tonumber(ARGV[6])
-local pos = 7
-local appended, full, expired = 0, 0, 0
+local group_expiry = tonumber(ARGV[3])
+local seq_ttl = tonumber(ARGV[4])
+local inbox_ttl = tonumber(ARGV[5])
+local capacity = tonumber(ARGV[6])
+local prefix = ARGV[7]
+local drop_key = ARGV[8]
+local items = cmsgpack.unpack(ARGV[9])
+local targets = {}
 local cleaned = {}
+local appended, full, expired, offline = 0, 0, 0, 0
 local dropped_items = {}
-for i = 1, items do
-  local seq_index = tonumber(ARGV[pos])
-  local targets = tonumber(ARGV[pos + 1])
-  pos = pos + 2
-  local seq = 0
-  if seq_index > 0 then
-    seq = redis.call('INCR', KEYS[seq_index])
-    redis.call('EXPIRE', KEYS[seq_index], seq_ttl)
-  end
-  local prefix = string.format('%020d', seq)
-  local item_dropped = false
-  for t = 1, targets do
-    local key = KEYS[tonumber(ARGV[pos])]
-    local capacity = tonumber(ARGV[pos + 1])
-    local score = ARGV[pos + 2]
-    local payload = ARGV[pos + 3]
-    pos = pos + 4
-    if not cleaned[key] then
-      expired = expired + redis.call('ZREMRANGEBYSCORE', key, '-inf', now - expiry)
-      cleaned[key] = true
+for i, item in ipairs(items) do
+  local group, numbered, payload = item[1], item[2], item[3]
+  local mine = targets[group]
+  if mine == nil then
+    local group_key = prefix .. ':group:' .. group
+    redis.call('ZREMRANGEBYSCORE', group_key, '-inf', now - group_expiry)
+    local by_inbox, order = {}, {}
+    for _, member in ipairs(redis.call('ZRANGE', group_key, 0, -1)) do
+      local bang = string.find(member, '!', 1, true)
+      local inbox = prefix .. (bang and string.sub(member, 1, bang) or member)
+      if by_inbox[inbox] == nil then
+        by_inbox[inbox] = {}
+        order[#order + 1] = inbox
+      end
+      table.insert(by_inbox[inbox], member)
     end
-    if redis.call('ZCARD', key) < capacity then
-      redis.call('ZADD', key, score, prefix .. payload)
-      appended = appended + 1
-    else
-      full = full + 1
-      item_dropped = true
-    end
+    mine = {}
+    for _, inbox in ipairs(order) do mine[#mine + 1] = {inbox, table.concat(by_inbox[inbox], ',')} end
+    targets[group] = mine
   end
-  if item_dropped then dropped_items[#dropped_items + 1] = i end
+  if #mine == 0 then
+    offline = offline + 1
+  else
+    local seq = 0
+    if numbered == 1 then
+      local seq_key = prefix .. ':realtime:seq:' .. group
+      seq = redis.call('INCR', seq_key)
+      redis.call('EXPIRE', seq_key, seq_ttl)
+    end
+    local head = string.format('%020d', seq)
+    local score = string.format('%.6f', now + (i - 1) * 0.000001)
+    local lost = false
+    for _, target in ipairs(mine) do
+      local inbox = target[1]
+      if not cleaned[inbox] then
+        expired = expired + redis.call('ZREMRANGEBYSCORE', inbox, '-inf', now - expiry)
+        cleaned[inbox] = true
+      end
+      if redis.call('ZCARD', inbox) < capacity then
+        redis.call('ZADD', inbox, score, head .. target[2] .. '\\n' .. payload)
+        appended = appended + 1
+      else
+        full = full + 1
+        lost = true
+      end
+    end
+    if lost then dropped_items[#dropped_items + 1] = i end
+  end
 end
-for key, _ in pairs(cleaned) do redis.call('EXPIRE', key, inbox_ttl) end
+for inbox, _ in pairs(cleaned) do redis.call('EXPIRE', inbox, inbox_ttl) end
 if full > 0 then redis.call('HINCRBY', drop_key, 'inbox_full', full) end
 if expired > 0 then redis.call('HINCRBY', drop_key, 'expired', expired) end
-local result = {appended, full, expired}
+local result = {appended, full, expired, offline}
 for _, i in ipairs(dropped_items) do result[#result + 1] = i end
 return result
+"""
+
+# ``send()`` to one process-local channel. KEYS: the inbox. ARGV: now, expiry, inbox ttl,
+# capacity, drop hash key, entry. Returns {refused (0/1), expired}.
+_DIRECT_LUA = """
+local now = tonumber(ARGV[1])
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if expired > 0 then redis.call('HINCRBY', ARGV[5], 'expired', expired) end
+local full = 0
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[6])
+else
+  full = 1
+  redis.call('HINCRBY', ARGV[5], 'inbox_full', 1)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return {full, expired}
 """
 
 
@@ -146,12 +191,13 @@ class FanoutResult:
     """What one batch send did.
 
     Attributes:
-        delivered: items (``(group, message)`` pairs) appended to at least one live socket's inbox.
+        delivered: items (``(group, message)`` pairs) appended to the inbox of every live
+            socket of their group.
         offline: items whose group had no live socket (nothing sent, nothing dropped).
         frames: inbox entries written (one per item and recipient process).
         dropped: inbox entries refused because the inbox was full.
         expired: stale entries removed from the recipients' inboxes by this send.
-        dropped_groups: groups that lost at least one frame (for the log line).
+        dropped_groups: groups that lost at least one frame, once per item (for the log line).
     """
 
     delivered: int = 0
@@ -357,11 +403,11 @@ class RealtimeChannelLayer(RedisChannelLayer):
         loop = asyncio.get_running_loop()
         full = 0
         for member in members:
+            # <seq, 20 digits><local channel names, comma-separated>\n<serialized message>
             seq = int(member[:SEQ_WIDTH])
-            message = self.deserialize(member[SEQ_WIDTH:])
-            channels = message.pop("__asgi_channel__", [])
-            if isinstance(channels, str):
-                channels = [channels]
+            newline = member.index(b"\n", SEQ_WIDTH)
+            channels = member[SEQ_WIDTH:newline].decode().split(",")
+            message = self.deserialize(member[newline + 1:])
             if seq:
                 message["seq"] = seq
             for channel in channels:
@@ -410,8 +456,9 @@ class RealtimeChannelLayer(RedisChannelLayer):
         await self.group_send_many([(group, message)])
 
     async def group_send_many(self, items: Sequence[tuple[str, dict]], *, sequence: bool = False) -> FanoutResult:
-        """Send each ``(group, message)`` to that group's live sockets: two round trips for the
-        whole batch (members, then one Lua script per :data:`SEND_CHUNK` items).
+        """Send each ``(group, message)`` to that group's live sockets, in one round trip per
+        :data:`SEND_CHUNK` items (one Lua script finds the members, checks each inbox's
+        capacity, numbers and appends the frames, and counts the refusals).
 
         Args:
             items: ``(group name, channel-layer message dict)``; a group may repeat (its
@@ -420,75 +467,38 @@ class RealtimeChannelLayer(RedisChannelLayer):
         Returns:
             What was delivered, offline and dropped (drops are also counted and logged).
         """
-        items = list(items)
         result = FanoutResult()
-        if not items:
-            return result
-        connection = self.connection(0)
-        members = await self._members_async(connection, items)
         # redis-py's Script object runs EVALSHA and loads the script again after a Redis restart.
-        script = connection.register_script(_SEND_LUA)
-        for chunk in self._chunks(items, members, sequence):
-            if not chunk.items:
-                result.add(chunk.result(None))
-                continue
-            keys, args = chunk.keys_and_args(self)
-            result.add(chunk.result(await script(keys=keys, args=args)))
+        script = self.connection(0).register_script(_SEND_LUA)
+        for args, groups in self._send_calls(items, sequence):
+            result.add(_fanout_result(await script(args=args), groups))
         self._log_drops(result)
         return result
 
     def group_send_many_sync(self, items: Sequence[tuple[str, dict]], *, sequence: bool = False) -> FanoutResult:
-        """:meth:`group_send_many` for synchronous callers (Celery workers): the same two round
+        """:meth:`group_send_many` for synchronous callers (Celery workers): the same round
         trips on the process's bounded synchronous pool, no event loop."""
-        items = list(items)
         result = FanoutResult()
-        if not items:
-            return result
-        client = self.sync_client()
-        groups = list(dict.fromkeys(group for group, _ in items))
-        now = time.time()
-        pipe = client.pipeline(transaction=False)
-        for group in groups:
-            key = self._group_key(group)
-            pipe.zremrangebyscore(key, "-inf", now - self.group_expiry)
-            pipe.zrange(key, 0, -1)
-        replies = pipe.execute()
-        members = {g: [m.decode() for m in replies[2 * n + 1]] for n, g in enumerate(groups)}
-        script = client.register_script(_SEND_LUA)
-        for chunk in self._chunks(items, members, sequence):
-            if not chunk.items:
-                result.add(chunk.result(None))
-                continue
-            keys, args = chunk.keys_and_args(self)
-            result.add(chunk.result(script(keys=keys, args=args)))
+        script = self.sync_client().register_script(_SEND_LUA)
+        for args, groups in self._send_calls(items, sequence):
+            result.add(_fanout_result(script(args=args), groups))
         self._log_drops(result)
         return result
 
-    async def _members_async(self, connection, items) -> dict[str, list[str]]:
-        groups = list(dict.fromkeys(group for group, _ in items))
+    def _send_calls(self, items: Sequence[tuple[str, dict]], sequence: bool):
+        """``(args, group names)`` of each Lua call for ``items``, :data:`SEND_CHUNK` items per
+        call; each message is serialized once."""
+        items = list(items)
         now = time.time()
-        pipe = connection.pipeline(transaction=False)
-        for group in groups:
-            key = self._group_key(group)
-            pipe.zremrangebyscore(key, "-inf", now - self.group_expiry)
-            pipe.zrange(key, 0, -1)
-        replies = await pipe.execute()
-        return {g: [m.decode() for m in replies[2 * n + 1]] for n, g in enumerate(groups)}
-
-    def _chunks(self, items, members: dict[str, list[str]], sequence: bool) -> list[_SendChunk]:
-        chunks, current = [], _SendChunk(now=time.time())
-        for index, (group, message) in enumerate(items):
-            channels = members.get(group) or []
-            if not channels:
-                current.offline += 1
-                continue
-            if current.count >= SEND_CHUNK:
-                chunks.append(current)
-                current = _SendChunk(now=current.now)
-            current.add(self, group, message, channels, sequence, order=index)
-        if current.count or current.offline:
-            chunks.append(current)
-        return chunks
+        for start in range(0, len(items), SEND_CHUNK):
+            chunk = items[start:start + SEND_CHUNK]
+            batch = msgpack.packb([[group, 1 if sequence else 0, self.serialize(message)] for group, message in chunk],
+                                  use_bin_type=False)
+            args = [repr(now), self.expiry, self.group_expiry, self.sequence_ttl,
+                    # An inbox outlives its frames' expiry by a membership lifetime, so frames left
+                    # in it are still there (and counted expired) when a send next reaches it.
+                    self.expiry + self.group_expiry, self.capacity, self.prefix, self.drop_key, batch]
+            yield args, [group for group, _ in chunk]
 
     def _log_drops(self, result: FanoutResult) -> None:
         if result.dropped:
@@ -504,17 +514,18 @@ class RealtimeChannelLayer(RedisChannelLayer):
         return f"{self.prefix}:realtime:seq:{group}"
 
     async def send(self, channel: str, message: dict) -> None:
-        """Send to one channel. A process-local channel goes through the batch path (same inbox
-        entry format, capacity check and drop count); others as channels-redis does."""
+        """Send to one channel. A process-local channel gets the same inbox entry format,
+        capacity check and drop count as group sends; others go as channels-redis sends them."""
         if "!" not in channel:
             await super().send(channel, message)
             return
-        connection = self.connection(0)
-        chunk = _SendChunk(now=time.time())
-        chunk.add(self, None, message, [channel], False, order=0)
-        keys, args = chunk.keys_and_args(self)
-        result = chunk.result(await connection.register_script(_SEND_LUA)(keys=keys, args=args))
-        self._log_drops(result)
+        entry = b"0" * SEQ_WIDTH + channel.encode() + b"\n" + self.serialize(message)
+        inbox = self.prefix + self.non_local_name(channel)
+        script = self.connection(0).register_script(_DIRECT_LUA)
+        full, expired = await script(keys=[inbox], args=[
+            repr(time.time()), self.expiry, self.expiry + self.group_expiry, self.capacity, self.drop_key, entry,
+        ])
+        self._log_drops(FanoutResult(dropped=int(full), expired=int(expired), dropped_groups=[channel]))
 
     async def flush(self):
         """Delete every key of this prefix and close the pools (tests)."""
@@ -523,59 +534,16 @@ class RealtimeChannelLayer(RedisChannelLayer):
         await super().flush()
 
 
-class _SendChunk:
-    """The keys and arguments of one Lua send call, built from up to :data:`SEND_CHUNK` items."""
-
-    def __init__(self, *, now: float):
-        self.now = now
-        self.keys: dict[str, int] = {}
-        self.seq_keys: dict[str, int] = {}
-        self.items: list[tuple[str | None, int, list[tuple[str, bytes]], int]] = []
-        self.count = 0
-        self.offline = 0
-
-    def add(self, layer: RealtimeChannelLayer, group, message, channels, sequence: bool, *, order: int) -> None:
-        by_key: dict[str, list[str]] = {}
-        for channel in channels:
-            by_key.setdefault(layer.prefix + layer.non_local_name(channel), []).append(channel)
-        targets = []
-        for key, local_channels in by_key.items():
-            self.keys.setdefault(key, len(self.keys))
-            targets.append((key, layer.serialize({**message, "__asgi_channel__": local_channels})))
-        seq_key = layer.sequence_key(group) if sequence and group else None
-        if seq_key:
-            self.seq_keys.setdefault(seq_key, len(self.seq_keys))
-        self.items.append((group, seq_key, targets, order))
-        self.count += 1
-
-    def keys_and_args(self, layer: RealtimeChannelLayer) -> tuple[list[str], list]:
-        inbox_keys = list(self.keys)
-        keys = inbox_keys + list(self.seq_keys)
-        seq_base = len(inbox_keys)
-        # An inbox outlives its frames' expiry by a membership lifetime, so frames left in it
-        # are still there (and counted as expired) when the next send reaches it.
-        inbox_ttl = layer.expiry + layer.group_expiry
-        args: list = [self.now, layer.expiry, layer.sequence_ttl, layer.drop_key, len(self.items), inbox_ttl]
-        for _group, seq_key, targets, order in self.items:
-            args += [seq_base + self.seq_keys[seq_key] + 1 if seq_key else 0, len(targets)]
-            # Scores keep the batch's order inside an inbox (a microsecond per item).
-            score = repr(self.now + order * 1e-6)
-            for key, payload in targets:
-                args += [self.keys[key] + 1, layer.capacity, score, payload]
-        return keys, args
-
-    def result(self, reply) -> FanoutResult:
-        if not self.items:
-            return FanoutResult(offline=self.offline)
-        frames, dropped, expired, *dropped_items = (int(x) for x in reply)
-        return FanoutResult(
-            delivered=len(self.items) - len(dropped_items),
-            offline=self.offline,
-            frames=frames,
-            dropped=dropped,
-            expired=expired,
-            dropped_groups=[str(self.items[i - 1][0]) for i in dropped_items],
-        )
+def _fanout_result(reply, groups: list[str]) -> FanoutResult:
+    appended, full, expired, offline, *lost = (int(x) for x in reply)
+    return FanoutResult(
+        delivered=len(groups) - offline - len(lost),
+        offline=offline,
+        frames=appended,
+        dropped=full,
+        expired=expired,
+        dropped_groups=[groups[i - 1] for i in lost],
+    )
 
 
 def dropped_frames(layer=None) -> dict[str, int]:

@@ -2,7 +2,7 @@
 
 The push API takes batches: a worker task hands every ``(user id, message)`` it produced to
 :func:`push_messages` in one call, which reaches all their online sockets in one batched
-operation (two Redis round trips on the production stack, whatever the batch size; see
+operation (one Redis round trip per 1,000 messages on the production stack; see
 ``bellamy.realtime.layers``). Each delivered frame carries ``seq``, the next number of the
 recipient's frame counter, so a client can tell it missed one (README "Real time").
 """

@@ -54,22 +54,23 @@ class CountingConnection(redis.Connection):
         return super().send_packed_command(command, check_health)
 
 
-def test_one_batch_reaches_every_member_in_two_round_trips(make_layer):
-    # Given 500 users with one open socket each and 100 offline users
+def test_a_batch_costs_one_round_trip_per_1000_messages(make_layer):
+    # Given 1,000 users with one open socket each and 500 offline users
     layer = make_layer()
     pool = redis.BlockingConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection, max_connections=2)
     layer._sync_client = redis.Redis(connection_pool=pool)
 
     async def scenario():
-        channels = [await layer.new_channel() for _ in range(500)]
-        for n, channel in enumerate(channels):
-            await layer.group_add(f"user.{n}", channel)
+        channels = [await layer.new_channel() for _ in range(1000)]
+        pipe = layer.connection(0).pipeline(transaction=False)
+        layer.queue_group_add(pipe, [(f"user.{n}", channel) for n, channel in enumerate(channels)])
+        await pipe.execute()
         layer.group_send_many_sync([("user.0", frame(-1))])  # loads the Lua script once
         await drain(layer, channels[0], 1)
         before = CountingConnection.requests
-        # When one batch pushes a distinct frame to each of the 600 users
+        # When one batch pushes a distinct frame to each of the 1,500 users
         result = await asyncio.to_thread(
-            layer.group_send_many_sync, [(f"user.{n}", frame(n)) for n in range(600)], sequence=True
+            layer.group_send_many_sync, [(f"user.{n}", frame(n)) for n in range(1500)], sequence=True
         )
         round_trips = CountingConnection.requests - before
         received = [await drain(layer, channel, 1) for channel in channels]
@@ -78,8 +79,8 @@ def test_one_batch_reaches_every_member_in_two_round_trips(make_layer):
     result, round_trips, received = asyncio.run(scenario())
     # Then it took two round trips, and each online socket got its own frame, numbered 1
     assert round_trips == 2
-    assert (result.delivered, result.offline, result.frames, result.dropped) == (500, 100, 500, 0)
-    assert [r[0]["message"]["data"]["n"] for r in received] == list(range(500))
+    assert (result.delivered, result.offline, result.frames, result.dropped) == (1000, 500, 1000, 0)
+    assert [r[0]["message"]["data"]["n"] for r in received] == list(range(1000))
     assert {r[0]["seq"] for r in received} == {1}
 
 
