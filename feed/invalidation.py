@@ -15,20 +15,27 @@ from graph import selectors as graph_selectors
 AUTHOR_EVENTS = ("post.created", "post.updated", "post.deleted", "post.moderated", "content_score.updated")
 
 
-def feed_invalidate(*, user_ids: list[int]) -> list[int]:
-    """Invalidate the cached feeds of ``user_ids`` and push ``{"type": "feed.updated"}`` to
-    those of them who are online.
+#: Event types that invalidate feeds without a ``feed.updated`` push: the friends learn of a
+#: new post from its ``notification.created`` (one frame per post and friend).
+SILENT_EVENTS = ("post.created",)
+
+
+def feed_invalidate(*, user_ids: list[int], push: bool = True) -> list[int]:
+    """Invalidate the cached feeds of ``user_ids`` and, with ``push``, push
+    ``{"type": "feed.updated"}`` to those of them who are online.
 
     Returns:
         The distinct user ids invalidated, sorted.
     """
     bumped = feed_versions_bump(user_ids)
-    push_to_users(bumped, {"type": "feed.updated"})
+    if push:
+        push_to_users(bumped, {"type": "feed.updated"})
     return bumped
 
 
 def feed_invalidate_for_event(*, event_type: str, data: dict) -> list[int]:
-    """Invalidate the feeds an event changes.
+    """Invalidate the feeds an event changes (pushing ``feed.updated``, except for
+    :data:`SILENT_EVENTS`).
 
     - post events and ``content_score.updated``: the author and all the author's friends;
     - ``friendship.accepted``: both users (``from_user_id``, ``to_user_id``);
@@ -40,7 +47,8 @@ def feed_invalidate_for_event(*, event_type: str, data: dict) -> list[int]:
     """
     if event_type in AUTHOR_EVENTS:
         author = data["author_id"]
-        return feed_invalidate(user_ids=[author, *graph_selectors.friend_ids(author)])
+        return feed_invalidate(user_ids=[author, *graph_selectors.friend_ids(author)],
+                               push=event_type not in SILENT_EVENTS)
     pairs = {
         "friendship.accepted": ("from_user_id", "to_user_id"),
         "friendship.removed": ("user_id", "friend_id"),

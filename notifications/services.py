@@ -5,8 +5,8 @@ action, nor is a user blocked either way with the actor, nor anyone who cannot s
 (``posts.selectors.visible_posts`` through :mod:`notifications.selectors`). Every write is
 idempotent per ``(event id, recipient)``. After storing, each new or updated notification is
 pushed to its recipient's open sockets (``{"type": "notification.created", "data":
-<notification object>}``) once the surrounding transaction commits. A new post is also pushed,
-unstored, to the author's online friends (:func:`post_created_push`).
+<notification object>}``) once the surrounding transaction commits: a friend's new post reaches
+each online friend as that one frame (``friend_posted`` or ``mentioned``, README "Real time").
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from bellamy.realtime.presence import get_presence
-from bellamy.realtime.services import push_messages, push_to_users
+from bellamy.realtime.services import push_messages
 from graph import selectors as graph_selectors
 from notifications import selectors
 from notifications.stores import get_notification_store
@@ -125,23 +125,6 @@ def notification_post_created(
             _add([NewNotification(uid, FRIEND_POSTED, event_id, author_id, at, post_id=post_id) for uid in batch])
         )
     return stored
-
-
-def post_created_push(*, post_id: int, author_id: int, visibility: str) -> int:
-    """``post.created``: tell the author's online friends that they posted, ``{"type":
-    "post.created", "data": {"post_id", "author_id"}}``, without storing a notification (the
-    stored ``friend_posted`` / ``mentioned`` ones are :func:`notification_post_created`).
-    Private posts are pushed to nobody. Called by ``notifications.push_post_created_task`` on
-    the ``default`` queue, after the post was committed.
-
-    Returns:
-        The number of online friends pushed to.
-    """
-    if visibility == "private":
-        return 0
-    return push_to_users(graph_selectors.friend_ids(author_id), {
-        "type": "post.created", "data": {"post_id": post_id, "author_id": author_id},
-    })
 
 
 def _group_one(

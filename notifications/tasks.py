@@ -1,6 +1,5 @@
 """Tasks of the notification worker (queue ``notifications``), routed in
-``bellamy/events/routes.py`` (``NOTIFICATION_ROUTES``), and the friends' push of a new post
-(:func:`push_post_created_task`, queue ``default``: it stores nothing, ``DEFAULT_ROUTES``).
+``bellamy/events/routes.py`` (``NOTIFICATION_ROUTES``).
 
 Each event task is thin: it reads the event data and calls one service of
 :mod:`notifications.services`. They run once per event (``event_task`` records the event id),
@@ -113,11 +112,3 @@ def post_moderated_task(envelope: Envelope) -> int:
 def expire_task() -> int:
     """Periodic (beat): delete notifications older than the retention period. Returns the count."""
     return services.notification_expire()
-
-
-@event_task("notifications.push_post_created_task")
-def push_post_created_task(envelope: Envelope) -> int:
-    """``post.created`` → push ``{"type": "post.created"}`` to the author's online friends
-    (:func:`notifications.services.post_created_push`). Returns how many were online."""
-    data = envelope.data
-    return services.post_created_push(post_id=data["post_id"], author_id=data["author_id"], visibility=data["visibility"])
