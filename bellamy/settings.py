@@ -12,6 +12,8 @@ import environ
 from kombu import Queue
 
 from bellamy import config
+from bellamy.realtime.schema import FRAME_SCHEMAS as WEBSOCKET_FRAME_SCHEMAS
+from bellamy.realtime.schema import WEBSOCKET_DESCRIPTION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -256,7 +258,9 @@ SIMPLE_JWT = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bellamy Book API",
-    "DESCRIPTION": "REST API of the Bellamy Book social network (contract: API.md).",
+    # The WebSocket /ws/ has no OpenAPI operation: its contract is prose and Ws* components.
+    "DESCRIPTION": "REST API of the Bellamy Book social network (contract: API.md)." + WEBSOCKET_DESCRIPTION,
+    "APPEND_COMPONENTS": {"schemas": WEBSOCKET_FRAME_SCHEMAS},
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -31,6 +31,8 @@ from django.conf import settings
 PRESENCE_TTL = 90
 #: Seconds between a consumer's heartbeats (well under the TTL).
 HEARTBEAT_INTERVAL = 30
+#: Redis connections of a process's synchronous presence client.
+PRESENCE_CONNECTIONS = 8
 
 
 class MemoryPresence:
@@ -75,7 +77,11 @@ class RedisPresence:
     """
 
     def __init__(self, *, url: str, prefix: str):
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Bounded and blocking: threads wait for a free connection instead of opening more
+        # (redis-py's default pool refuses beyond 100 with "Too many connections").
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=PRESENCE_CONNECTIONS, timeout=5,
+                                                     socket_timeout=2, socket_connect_timeout=2)
+        self.client = redis.Redis(connection_pool=pool)
         self.prefix = prefix
 
     def _conns_key(self, user_id: int) -> str:
