@@ -93,12 +93,16 @@ DROP_REASONS = ("inbox_full", "expired", "socket_full")
 # once whatever the number of recipients, and the whole batch travels as one msgpack argument
 # (redis-py packs arguments one by one in Python). Every key is derived inside the script from
 # the prefix (group, sequence and inbox keys), which is why the layer takes one Redis server.
-# ARGV: now, expiry, group expiry, sequence ttl, inbox ttl, capacity, key prefix, drop hash
-#       key, msgpack([[group name, numbered 0/1, payload], ...]).
+# ARGV: now (integer microseconds), expiry, group expiry, sequence ttl, inbox ttl, capacity,
+#       key prefix, drop hash key, msgpack([[group name, numbered 0/1, payload], ...]).
+# Inbox scores are microseconds, strictly increasing per inbox (one more than the inbox's
+# last score when the clock has not moved past it), so frames are read in the order they were
+# appended even across batches sent within the same millisecond.
 # Returns: {entries appended, dropped (inbox full), expired, offline items, index of each item
 #           that lost a frame...}.
 _SEND_LUA = """
-local now = tonumber(ARGV[1])
+local now_us = tonumber(ARGV[1])
+local now = now_us / 1000000
 local expiry = tonumber(ARGV[2])
 local group_expiry = tonumber(ARGV[3])
 local seq_ttl = tonumber(ARGV[4])
@@ -109,6 +113,7 @@ local drop_key = ARGV[8]
 local items = cmsgpack.unpack(ARGV[9])
 local targets = {}
 local cleaned = {}
+local last = {}
 local appended, full, expired, offline = 0, 0, 0, 0
 local dropped_items = {}
 for i, item in ipairs(items) do
@@ -141,16 +146,19 @@ for i, item in ipairs(items) do
       redis.call('EXPIRE', seq_key, seq_ttl)
     end
     local head = string.format('%020d', seq)
-    local score = string.format('%.6f', now + (i - 1) * 0.000001)
     local lost = false
     for _, target in ipairs(mine) do
       local inbox = target[1]
       if not cleaned[inbox] then
-        expired = expired + redis.call('ZREMRANGEBYSCORE', inbox, '-inf', now - expiry)
+        expired = expired + redis.call('ZREMRANGEBYSCORE', inbox, '-inf', now_us - expiry * 1000000)
+        local top = redis.call('ZRANGE', inbox, -1, -1, 'WITHSCORES')
+        last[inbox] = top[2] and tonumber(top[2]) or 0
         cleaned[inbox] = true
       end
       if redis.call('ZCARD', inbox) < capacity then
-        redis.call('ZADD', inbox, score, head .. target[2] .. '\\n' .. payload)
+        local score = math.max(now_us, last[inbox] + 1)
+        last[inbox] = score
+        redis.call('ZADD', inbox, string.format('%d', score), head .. target[2] .. '\\n' .. payload)
         appended = appended + 1
       else
         full = full + 1
@@ -168,15 +176,17 @@ for _, i in ipairs(dropped_items) do result[#result + 1] = i end
 return result
 """
 
-# ``send()`` to one process-local channel. KEYS: the inbox. ARGV: now, expiry, inbox ttl,
-# capacity, drop hash key, entry. Returns {refused (0/1), expired}.
+# ``send()`` to one process-local channel. KEYS: the inbox. ARGV: now (integer microseconds),
+# expiry, inbox ttl, capacity, drop hash key, entry. Returns {refused (0/1), expired}.
 _DIRECT_LUA = """
-local now = tonumber(ARGV[1])
-local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local now_us = tonumber(ARGV[1])
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_us - tonumber(ARGV[2]) * 1000000)
 if expired > 0 then redis.call('HINCRBY', ARGV[5], 'expired', expired) end
 local full = 0
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[1], string.format('%.6f', now), ARGV[6])
+  local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local score = math.max(now_us, (top[2] and tonumber(top[2]) or 0) + 1)
+  redis.call('ZADD', KEYS[1], string.format('%d', score), ARGV[6])
 else
   full = 1
   redis.call('HINCRBY', ARGV[5], 'inbox_full', 1)
@@ -489,12 +499,12 @@ class RealtimeChannelLayer(RedisChannelLayer):
         """``(args, group names)`` of each Lua call for ``items``, :data:`SEND_CHUNK` items per
         call; each message is serialized once."""
         items = list(items)
-        now = time.time()
+        now_us = time.time_ns() // 1000
         for start in range(0, len(items), SEND_CHUNK):
             chunk = items[start:start + SEND_CHUNK]
             batch = msgpack.packb([[group, 1 if sequence else 0, self.serialize(message)] for group, message in chunk],
                                   use_bin_type=False)
-            args = [repr(now), self.expiry, self.group_expiry, self.sequence_ttl,
+            args = [now_us, self.expiry, self.group_expiry, self.sequence_ttl,
                     # An inbox outlives its frames' expiry by a membership lifetime, so frames left
                     # in it are still there (and counted expired) when a send next reaches it.
                     self.expiry + self.group_expiry, self.capacity, self.prefix, self.drop_key, batch]
@@ -523,7 +533,7 @@ class RealtimeChannelLayer(RedisChannelLayer):
         inbox = self.prefix + self.non_local_name(channel)
         script = self.connection(0).register_script(_DIRECT_LUA)
         full, expired = await script(keys=[inbox], args=[
-            repr(time.time()), self.expiry, self.expiry + self.group_expiry, self.capacity, self.drop_key, entry,
+            time.time_ns() // 1000, self.expiry, self.expiry + self.group_expiry, self.capacity, self.drop_key, entry,
         ])
         self._log_drops(FanoutResult(dropped=int(full), expired=int(expired), dropped_groups=[channel]))
 

@@ -162,6 +162,23 @@ def test_frames_left_unread_past_expiry_are_counted_when_the_inbox_is_next_used(
     assert dropped_frames(layer) == {"inbox_full": 0, "expired": 2, "socket_full": 0}
 
 
+def test_frames_arrive_in_the_order_sent_across_chunks_and_back_to_back_batches(make_layer):
+    # Given one socket, when 2,500 frames (three Lua calls) and then 10 more are pushed at once
+    layer = make_layer(socket_capacity=3000)
+
+    async def scenario():
+        channel = await layer.new_channel()
+        await layer.group_add("user.8", channel)
+        await asyncio.to_thread(layer.group_send_many_sync, [("user.8", frame(n)) for n in range(2500)], sequence=True)
+        await asyncio.to_thread(layer.group_send_many_sync, [("user.8", frame(2500 + n)) for n in range(10)],
+                                sequence=True)
+        return await drain(layer, channel, 2510)
+
+    received = asyncio.run(scenario())
+    # Then they are read in that order, numbered 1..2510
+    assert [(m["seq"], m["message"]["data"]["n"]) for m in received] == [(n + 1, n) for n in range(2510)]
+
+
 def test_sequence_numbers_count_each_users_frames_and_not_other_messages(make_layer):
     layer = make_layer()
 
