@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
+import orjson
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -200,7 +201,8 @@ class UserConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "data": {"code": code}})
 
     async def _send(self, message: dict) -> None:
-        await self.send(text_data=json.dumps(message))
+        # orjson: a crowd's frames are encoded one per socket, several times faster than json.
+        await self.send(text_data=orjson.dumps(message).decode())
 
     # Channel-layer handlers: ``{"type": "push.message", "message": {...}, "seq"?: n}``.
     async def push_message(self, event):
