@@ -1,8 +1,9 @@
 """The channel layer of the production stack: channels-redis, built for crowds, never dropping silently.
 
-:class:`RealtimeChannelLayer` subclasses ``channels_redis.core.RedisChannelLayer`` (same keys,
-same message format, same serializer) and changes the four things that broke under load
-(issue 21; read ``channels_redis/core.py`` 4.3.0 next to this file):
+:class:`RealtimeChannelLayer` subclasses ``channels_redis.core.RedisChannelLayer`` (same group
+and inbox keys, same serializer; inbox entries get a header, so every process of a deployment
+runs this layer) and changes what broke under load (issue 21; read ``channels_redis/core.py``
+4.3.0 next to this file):
 
 **Where messages wait.** channels-redis gives every process one Redis sorted set, its *inbox*
 (``<prefix>specific.<process id>!``): the messages of every socket of that process wait there,
@@ -14,7 +15,7 @@ reading (with an ASGI server whose ``send`` waits for the client, e.g. uvicorn).
 
 **Counted, visible drops.** channels-redis drops a message for a full channel with an INFO log
 line and nothing else. Here every frame that is not delivered is counted, by reason, in the
-Redis hash ``<prefix>realtime:dropped`` (fields below, :func:`dropped_frames` reads them; the
+Redis hash ``<prefix>:realtime:dropped`` (fields below, :func:`dropped_frames` reads them; the
 metrics endpoint exports them) and logged at WARNING with the count and the groups:
 
 - ``inbox_full`` — the recipient process's inbox held ``capacity`` frames (counted by the
@@ -31,8 +32,9 @@ workers, no event loop) send a whole batch of ``(group, message)`` in one round 
 :data:`SEND_CHUNK` (1,000) messages: one Lua script reads each group's live members, appends
 every frame to its process's inbox with the capacity check, the drop count and, when asked, a
 per-group sequence number (``seq``, see below); Python serializes each message once and ships
-the batch as one msgpack argument. Inbox reading is batched too: one reader task per event loop pops up to
-:data:`READ_BATCH` frames per round trip (channels-redis: four round trips per frame) and hands
+the batch as one msgpack argument. Frames reach each inbox in the order they were sent. Inbox
+reading is batched too: one reader task per event loop pops up to :data:`READ_BATCH` frames
+per round trip (channels-redis: four round trips per frame) and hands
 them to the sockets' queues; a socket's ``receive()`` only waits on its own queue, so a socket
 that closes can never lose a frame another socket was waiting for.
 
@@ -52,7 +54,7 @@ local socket in one pipeline (:meth:`queue_group_add`), so the sockets of a cras
 receiving frames within 90 s instead of a day.
 
 **Sequence numbers.** With ``sequence=True`` each ``(group, message)`` of a batch gets the next
-number of that group's counter (``INCR <prefix>realtime:seq:<group>``, kept
+number of that group's counter (``INCR <prefix>:realtime:seq:<group>``, kept
 ``sequence_ttl`` seconds after its last use), added to the message as ``"seq"`` when it is
 received. A number is taken even when the frame is then dropped, so a client that sees a
 number skipped knows it missed a frame (README "Real time").
