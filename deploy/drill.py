@@ -21,7 +21,8 @@ really stops and starts them with ``bin/services stop|start|restart NAME``. For 
    * trends: the hashtag's hour buckets count each accepted post once;
    * graph: each mention adds 0.5 to ``author → mentioned`` in Neo4j (the sum over the drill's
      pairs, in units of one mention; more is a duplicate);
-   * default queue: feed invalidation and push tasks recorded once per event (``ProcessedEvent``).
+   * default queue: the feed invalidation task recorded once per event (``ProcessedEvent``); a
+     new post pushes no frame of its own (its friends' one frame is the notification's).
 
 The table: posts accepted (201) of 200, posts of the burst in PostgreSQL (an answer may time out
 after the post was written), accepted posts missing from PostgreSQL (lost), events

@@ -12,7 +12,8 @@ logs out (4401), or its access token expires. Before expiry the client may send
 to the new token's expiry (answer ``{"type": "auth.ok", "data": {"expires_at"}}``); otherwise
 the server closes the socket at expiry with 4401 (reason ``token expired``) and the client
 reconnects with a fresh token and catches up. The heartbeat (group membership and presence,
-every 30 s) runs in the server; protocol-level ping/pong is the ASGI server's.
+every 30 s) runs in the server; the web server sends no protocol-level pings (clients may
+send ``ping`` frames to keep a proxy's idle timeout from closing the socket).
 
 Client frames: ``ping`` → ``pong``; ``auth`` as above; anything else well-formed →
 ``error``/``unknown_type``; not JSON, or nested deeper than :data:`MAX_DEPTH` →

@@ -54,9 +54,10 @@ deeper than 16 levels) or `invalid_token`; the socket stays open.
 **Lifetime.** An authenticated socket stays open, idle or not, until you close it, you log
 out (4401), or its access token expires: then the server closes it with **4401**, reason
 `token expired`, unless you renewed it with `auth` before. The server keeps your presence and
-subscription alive by itself (every 30 s) and the ASGI server sends protocol-level pings; a
-client that wants to detect a dead connection sends `ping` (e.g. every 30 s) and reconnects
-when no `pong` comes within 10 s.
+subscription alive by itself (every 30 s); the server sends no protocol-level pings and an
+idle socket needs none. A client behind a proxy that closes silent connections, or that wants
+to detect a dead connection, sends `ping` (e.g. every 30 s) and reconnects when no `pong`
+comes within 10 s.
 """
 
 

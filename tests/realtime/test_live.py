@@ -1,4 +1,4 @@
-"""Real time on the production stack (LiveStack: Daphne, Celery worker, Kafka forwarder, Redis,
+"""Real time on the production stack (LiveStack: bin/web (Granian), Celery worker, Kafka forwarder, Redis,
 MongoDB-compatible store, PostgreSQL): idle sockets, a crowd, a stalled web process's counted
 drops, the Origin check and a deeply nested frame, each through real sockets."""
 
