@@ -1,6 +1,6 @@
 """Benchmark: real-time delivery on the full production stack — rate, crowd, idle sockets.
 
-A :class:`tests.live_stack.LiveStack` (Daphne, Celery workers, forwarder; Kafka, Redis,
+A :class:`tests.live_stack.LiveStack` (``bin/web``: Granian; Celery workers, forwarder; Kafka, Redis,
 MongoDB-compatible store, PostgreSQL) serves every socket; this process is the clients (and, for
 the push-path baselines, the worker: it calls ``bellamy.realtime.services.push_messages``, the
 function the notification worker calls, on the stack's Redis).
@@ -327,8 +327,50 @@ def main() -> dict:
     print("dropped frames:", results["dropped"])
     print("peak RSS MiB:", {k: round(v) for k, v in rss.items()})
     print("load average before/after:", [round(x, 1) for x in load_before], [round(x, 1) for x in os.getloadavg()])
+    results["targets"] = targets(results)
+    print_table(
+        "Targets of issue 21 (indicative unless the load average above is low)",
+        [(t["target"], t["measured"], t["baseline"], t["verdict"]) for t in results["targets"]],
+        ("target", "measured", "baseline (same run)", ""),
+    )
     emit(results)
     return results
+
+
+def targets(results: dict) -> list[dict]:
+    """The issue's three targets read against this run's figures: ``{"target", "measured",
+    "baseline", "verdict"}`` (``meets``/``misses``; ``not measured`` when the run did not cover
+    it, e.g. ``--rates`` without 50 or idle sockets held less than 10 minutes)."""
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("meets" if ok else "misses")
+
+    rows = []
+    fifty = next((r for r in results["rates"] if r["rate"] == 50), None)
+    single = results["push_only_single"]
+    rows.append({
+        "target": f"post → friend's socket p95 ≤ 1000 ms at 50 posts/s, {RECEIVERS} sockets, 0 missing",
+        "measured": (f"p95 {fifty['p95_ms']:.0f} ms, {fifty['missing']} missing of {fifty['expected']}"
+                     if fifty else "—"),
+        "baseline": f"push path alone p95 {single['p95_ms']:.1f} ms",
+        "verdict": verdict(None if fifty is None else fifty["p95_ms"] <= 1000 and fifty["missing"] == 0),
+    })
+    crowd = results["crowd"]
+    rows.append({
+        "target": f"one post to {crowd['friends']:,} online friends: every socket, the last ≤ 2000 ms",
+        "measured": f"{crowd['received']}/{crowd['friends']}, last {crowd['last_ms']:.0f} ms",
+        "baseline": f"push path alone last {crowd['push_only']['last_ms']:.0f} ms",
+        "verdict": verdict(None if crowd["friends"] < 2000 else
+                           crowd["received"] == crowd["friends"] and crowd["last_ms"] <= 2000),
+    })
+    idle = results["idle"]
+    rows.append({
+        "target": "idle sockets: 100 % still open after 10 minutes",
+        "measured": f"{idle['open_pct']:.1f} % open after {idle['minutes']:g} min ({idle['sockets']} sockets), "
+                    f"{idle['received_pct']:.1f} % then received a push",
+        "baseline": "—",
+        "verdict": verdict(None if idle["minutes"] < 10 else idle["open_pct"] == 100.0),
+    })
+    return rows
 
 
 if __name__ == "__main__":
