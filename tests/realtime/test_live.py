@@ -25,7 +25,7 @@ from tests.live_stack import LiveStack
 
 pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-#: Minutes the idle sockets are held (issue 21: "several minutes").
+#: Seconds the idle sockets are held (issue 21: "several minutes").
 IDLE_SECONDS = 200
 #: Upper bound for a frame to cross the whole pipeline on a shared, loaded machine; the tests
 #: check that frames arrive and how many, never how fast (the benchmark measures that).
@@ -56,7 +56,7 @@ def ws_url(stack: LiveStack) -> str:
 
 
 async def connect(stack: LiveStack, user, **options):
-    """An idle client: no client-side pings (the server's protocol pings are still answered)."""
+    """An idle client: it sends no pings of its own (and the web server sends none either)."""
     return await websockets.connect(f"{ws_url(stack)}?token={AccessToken.for_user(user)}", ping_interval=None,
                                     max_queue=None, open_timeout=60, **options)
 
