@@ -96,16 +96,16 @@ clean:
 	rm -rf .data
 
 # --- make demo: Bellamy Book on the real datasets (../shared/datasets), README "Operations" ----
-# Production stack: the services of bin/services, the environment of `bin/stack env`, but its own
-# PostgreSQL database (created if missing), Redis DB 8 / key prefix, Kafka topic prefix and
-# consumer group, and MongoDB database, so it never touches the main stack's or the tests' data.
+# Production stack: the services of bin/services, the environment of `bin/stack env`, in its own
+# namespace (DEMO_NAMESPACE, default demo; the Redis key prefix, Kafka topic prefix, consumer
+# group and MongoDB database derive from it, README "Namespaces") and its own PostgreSQL
+# database (DEMO_DB, created if missing), so it never touches the main stack's or the tests' data.
 # EMBEDDED=1: the embedded default on .data/demo.sqlite3 (in-process events, eager Celery, ORM
 # stores), with the first 2,000 tweets (the full graph and CollegeMsg), as the report says.
-DEMO_DB := bellamy_demo
-DEMO_ENV := DATABASE_URL=postgres://bellamy:bellamy@127.0.0.1:5432/$(DEMO_DB) \
-	REDIS_URL=redis://127.0.0.1:6379/8 CELERY_BROKER_URL=redis://127.0.0.1:6379/8 \
-	BELLAMY_KEY_PREFIX=demo BELLAMY_TOPIC_PREFIX=demo. BELLAMY_FORWARDER_GROUP=demo-forwarder \
-	BELLAMY_MONGO_DATABASE=$(DEMO_DB) BELLAMY_LOG_LEVEL=WARNING
+DEMO_NAMESPACE ?= demo
+DEMO_DB ?= bellamy_demo
+DEMO_ENV := BELLAMY_NAMESPACE=$(DEMO_NAMESPACE) DATABASE_URL=postgres://bellamy:bellamy@127.0.0.1:5432/$(DEMO_DB) \
+	BELLAMY_LOG_LEVEL=WARNING
 DEMO_EMBEDDED_ENV := DJANGO_DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/.data/demo.sqlite3 DATABASE_REPLICA_URL= \
 	REDIS_URL= CELERY_BROKER_URL= BELLAMY_EVENTS_URL= BELLAMY_NOTIFICATIONS_URL= BELLAMY_GRAPH_URL= \
 	BELLAMY_LOG_LEVEL=WARNING
@@ -120,7 +120,7 @@ demo: install
 	echo "==> make demo EMBEDDED=1 took $$(( $$(date +%s) - start )) s"
 else
 demo: install-test services
-	@echo "==> demo on the production stack (database $(DEMO_DB), topic prefix demo.)"
+	@echo "==> demo on the production stack (database $(DEMO_DB), namespace $(DEMO_NAMESPACE))"
 	@start=$$(date +%s); \
 	$(PY) -c "import psycopg; c = psycopg.connect('postgresql://bellamy:bellamy@127.0.0.1:5432/postgres', autocommit=True); \
 	c.execute('SELECT 1 FROM pg_database WHERE datname = %s', ['$(DEMO_DB)']).fetchone() or c.execute('CREATE DATABASE $(DEMO_DB)')" && \

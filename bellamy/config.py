@@ -338,13 +338,17 @@ def channel_layers(
 def celery_broker(url: str | None) -> tuple[str, bool]:
     """Return ``(broker_url, always_eager)`` for ``CELERY_BROKER_URL``.
 
-    Unset means eager Celery: tasks run in the calling process (the embedded default).
+    Unset means eager Celery: tasks run in the calling process (the embedded default). Its
+    broker URL is kombu's in-memory transport *with a host name*: an eager ``apply_async``
+    still takes a producer from the pool, and a pooled connection without a host logs
+    "No hostname was supplied. Reverting to default 'localhost'" (kombu fills in the
+    transport's default host; the memory transport ignores it either way).
 
     Raises:
         BackendURLError: a scheme other than ``redis``/``rediss``/``amqp``.
     """
     if not url:
-        return "memory://", True
+        return "memory://localhost/", True
     url_scheme("CELERY_BROKER_URL", url, ("redis", "rediss", "amqp", "pyamqp"))
     return url, False
 

@@ -3,35 +3,42 @@
 On the embedded default (in-process bus, eager Celery) every event is handled inside the
 commit of the write that published it, so there is nothing to run or wait for.
 
-On the production stack (Kafka bus, Celery on Redis) :class:`PipelineProcesses` starts, with
-the demo's own environment (database, topic prefix, consumer group, key prefix, MongoDB
-database), the same processes ``bin/stack`` runs for events — one forwarder
-(``manage.py run_event_forwarder``) and one Celery worker per queue (threads pool, 4 each) —
-and stops them (by their own pids) when the demo ends. :func:`wait_until_drained` then polls
-until the backlog is empty, several times in a row:
+On the production stack (Kafka bus, Celery on Redis) :func:`pipeline_stack` builds a
+:class:`deploy.stack.Stack` — the same supervisord programs, commands, stop signals and
+timeouts as ``bin/stack`` and ``tests/live_stack.py`` — with only what the live phase needs:
+one Celery worker per queue (when Celery has a broker) and the forwarder (when the bus is
+Kafka). No web program (the demo writes through the services in its own process) and no beat:
+the drain loop below sweeps the outbox itself, and beat's periodic "trends as of now" would
+replace the trends the demo computes as of the dataset's time. The programs get the demo
+process's environment, so they work on its database and in its namespace
+(``BELLAMY_NAMESPACE``: Redis key prefix, topic prefix, consumer group, MongoDB database);
+``make demo`` runs in the namespace ``demo``. supervisord restarts a program that exits (a
+broker restart) and stops them all when the demo ends.
+
+:func:`wait_until_drained` then polls until the backlog is empty, several times in a row:
 
 * outbox: no unsent row (the relay sweep runs in the loop, so a failed after-commit relay is
   retried, as the beat sweep would);
 * Kafka: the forwarder group's committed offset equals the end offset of every partition of
-  every demo topic (lag 0);
-* Celery: every queue empty, and no task active or reserved on the worker;
+  every topic of the namespace (lag 0; the forwarder commits a batch only after dispatching it);
+* Celery: every queue empty, and no task active, reserved or scheduled (a retry waiting for
+  its countdown) on any of the demo's workers, each of which must answer;
 * and the ``ProcessedEvent`` count did not change since the previous poll.
 
-Workers publish follow-up events (``content_score.updated``), so one pass is not enough;
-requiring ``stable_polls`` consecutive quiet polls covers those cascades. A probe that fails
-(a broker restarting) counts as not quiet and is retried until ``timeout``. Dedicated processes
-are more robust than reusing a running ``bin/stack``: its processes would serve another
-database and topic prefix, and this way the demo owns what it waits for.
+A task takes a *batch* of envelopes and records one ``ProcessedEvent`` per (event, task), so
+the count moves with events, not tasks, and one task may hold a long batch (it is active
+meanwhile). Workers publish follow-up events (``content_score.updated``), so one pass is not
+enough; requiring ``stable_polls`` consecutive quiet polls covers those cascades. A probe that
+fails (a broker restarting) counts as not quiet and is retried until ``timeout``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import time
+import xmlrpc.client
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +47,7 @@ from django.conf import settings
 from bellamy.celery import app
 from bellamy.events.models import OutboxEvent, ProcessedEvent
 from bellamy.events.services import relay_all_pending
+from deploy.stack import Stack, StackConfig
 
 logger = logging.getLogger(__name__)
 
@@ -54,102 +62,46 @@ def eager_celery() -> bool:
     return bool(settings.CELERY_TASK_ALWAYS_EAGER)
 
 
-class PipelineProcesses:
-    """Forwarder + Celery worker (one per queue) subprocesses for the demo (only what the settings need).
+def pipeline_stack(*, run_dir: Path, environ: Mapping[str, str] | None = None) -> Stack | None:
+    """The programs the live phase needs, under supervisord (not started yet).
 
     Args:
-        log_dir: where ``forwarder.log`` and ``worker-<queue>.log`` go.
+        run_dir: supervisord's configuration and socket, and one ``<program>.log`` per program.
+        environ: the programs' environment: default this process's, which the settings were
+            read from, so the programs derive the same names (an unset ``BELLAMY_NAMESPACE``
+            must stay unset: it means the historical topic names, not ``bellamy.``).
+    Returns:
+        A :class:`deploy.stack.Stack` with ``worker-<queue>`` for every queue of
+        ``settings.BELLAMY_QUEUES`` unless Celery is eager, and ``forwarder`` if the bus is
+        Kafka; ``None`` when neither is needed (the embedded default).
     """
+    workers = () if eager_celery() else tuple((f"worker-{queue}", (queue,)) for queue in settings.BELLAMY_QUEUES)
+    if not workers and not kafka_bus():
+        return None
+    env = dict(os.environ if environ is None else environ)
+    config = StackConfig.from_env(
+        env, run_dir=run_dir, log_dir=run_dir, namespace=settings.BELLAMY_NAMESPACE, web=False, beat=False,
+        forwarder=kafka_bus(), workers=workers, log_level="WARNING",
+    )
+    return Stack(config, env)
 
-    def __init__(self, *, log_dir: Path):
-        self.log_dir = log_dir
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.commands: dict[str, list[str]] = {}
-        self.restarts = 0
 
-    def _start(self, name: str, args: list[str]) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        mode = "ab" if name in self.commands else "wb"  # a restart appends to its log
-        self.commands[name] = args
-        log = open(self.log_dir / f"{name}.log", mode)  # noqa: SIM115 (closed with the process)
-        self.processes[name] = subprocess.Popen(
-            args, cwd=settings.BASE_DIR, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+def restarted_programs(stack: Stack, first_pids: Mapping[str, int]) -> list[str]:
+    """The programs of ``stack`` that supervisord started again since ``first_pids``
+    (``stack.pids()`` after the start): a crash or a broker outage gives them another pid.
+    All of them when supervisord itself does not answer."""
+    try:
+        pids = stack.pids()
+    except (OSError, xmlrpc.client.Error):
+        return [program.name for program in stack.programs]
+    return [name for name, pid in pids.items() if pid != first_pids.get(name)]
 
-    def start(self, timeout: float = 90.0) -> PipelineProcesses:
-        """Start the needed processes and wait until each is ready.
 
-        Raises:
-            RuntimeError: a process exited or was not ready in ``timeout`` seconds.
-        """
-        bin_dir = Path(sys.executable).parent
-        if not eager_celery():
-            for queue in settings.BELLAMY_QUEUES:  # one worker per queue, as bin/stack
-                self._start(f"worker-{queue}", [
-                    str(bin_dir / "celery"), "-A", "bellamy", "worker", "-Q", queue,
-                    "-n", f"demo-{queue}-{os.getpid()}@%h", "--pool", "threads", "--concurrency", "4",
-                    "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                ])
-        if kafka_bus():
-            alive = self.log_dir / "forwarder.alive"
-            alive.unlink(missing_ok=True)
-            self._start("forwarder", [sys.executable, "manage.py", "run_event_forwarder",
-                                      "--liveness-file", str(alive)])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.tail(name)}")
-            workers = sum(1 for name in self.processes if name.startswith("worker"))
-            ready = (not workers or self._workers_ready(workers)) and (
-                "forwarder" not in self.processes or (self.log_dir / "forwarder.alive").exists())
-            if ready:
-                return self
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError("demo pipeline processes not ready in time:\n"
-                           + "\n".join(self.tail(n) for n in self.processes))
-
-    def _workers_ready(self, count: int) -> bool:
-        try:
-            names = {name for reply in app.control.ping(timeout=1.0) for name in reply}
-        except Exception:  # noqa: BLE001 — broker not answering yet
-            return False
-        return sum(1 for name in names if name.startswith("demo-") and name.split("-")[-1].split("@")[0]
-                   == str(os.getpid())) >= count
-
-    def ensure_running(self) -> None:
-        """Restart any process that exited (e.g. after a broker restart); counted in ``restarts``."""
-        for name, proc in list(self.processes.items()):
-            if proc.poll() is not None:
-                logger.warning("demo: %s exited with %s; restarting it", name, proc.returncode)
-                self.restarts += 1
-                self._start(name, self.commands[name])
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        """The last lines of a process's log."""
-        path = self.log_dir / f"{name}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-    def stop(self) -> None:
-        """SIGTERM each started process group, SIGKILL after 20 s."""
-        for proc in self.processes.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for proc in self.processes.values():
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-
-    def __enter__(self) -> PipelineProcesses:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def worker_nodes(stack: Stack | None) -> list[str]:
+    """The Celery node names of ``stack``'s workers (``scoring.demo@host``, ...); [] for None."""
+    if stack is None:
+        return []
+    return [stack.node_name(program) for program in stack.programs if program.kind == "worker"]
 
 
 class KafkaLag:
@@ -203,8 +155,22 @@ class KafkaLag:
         self.admin = self.consumer = None
 
 
-def celery_backlog() -> int:
-    """Tasks waiting in the demo's queues plus active/reserved on workers (0 when eager)."""
+class WorkersNotAnswering(RuntimeError):
+    """Some of the demo's workers did not answer an inspect (starting, restarting, or busy
+    past the timeout): their tasks are unknown, so the backlog does not count as empty."""
+
+
+def celery_backlog(nodes: list[str] | None = None) -> int:
+    """Tasks waiting in the queues plus those active, reserved or scheduled (a retry waiting
+    for its countdown) on the workers; 0 when Celery is eager.
+
+    Args:
+        nodes: the workers to ask (Celery node names, :func:`worker_nodes`); default every
+            worker that answers on the broker.
+    Raises:
+        WorkersNotAnswering: a worker of ``nodes`` did not reply within a second.
+        kombu.exceptions.OperationalError: the broker did not answer.
+    """
     if eager_celery():
         return 0
     waiting = 0
@@ -215,16 +181,22 @@ def celery_backlog() -> int:
                 waiting += channel.queue_declare(queue=queue, passive=True).message_count
             except Exception:  # noqa: BLE001 — a queue never used does not exist yet
                 continue
-    inspect = app.control.inspect(timeout=1.0)
-    busy = sum(len(v) for v in (inspect.active() or {}).values())
-    busy += sum(len(v) for v in (inspect.reserved() or {}).values())
+    # With a destination, the replies return as soon as every node answered.
+    inspect = app.control.inspect(destination=nodes or None, timeout=1.0, limit=len(nodes) if nodes else None)
+    busy = 0
+    for ask in (inspect.active, inspect.reserved, inspect.scheduled):
+        replies = ask() or {}
+        silent = sorted(set(nodes or ()) - set(replies))
+        if silent:
+            raise WorkersNotAnswering(", ".join(silent))
+        busy += sum(len(tasks) for tasks in replies.values())
     return waiting + busy
 
 
 @dataclass
 class DrainResult:
     """How draining went: polls made, seconds, events relayed by the sweep, and the final
-    backlog (all zero when drained)."""
+    backlog (all zero when drained; -1 where the last probe failed)."""
 
     polls: int
     seconds: float
@@ -240,12 +212,13 @@ class DrainResult:
 
 
 def wait_until_drained(*, timeout: float = 600.0, interval: float = 1.0, stable_polls: int = 3,
-                       processes: PipelineProcesses | None = None) -> DrainResult:
-    """Poll outbox, Kafka lag, Celery queues and ``ProcessedEvent`` until all are quiet for
-    ``stable_polls`` polls in a row (see the module docstring) or ``timeout`` seconds pass.
+                       nodes: list[str] | None = None) -> DrainResult:
+    """Poll outbox, Kafka lag, Celery queues and workers, and ``ProcessedEvent`` until all are
+    quiet for ``stable_polls`` polls in a row (see the module docstring) or ``timeout`` seconds
+    pass.
 
     Args:
-        processes: restarted when one of them exited (:meth:`PipelineProcesses.ensure_running`).
+        nodes: the Celery workers whose tasks count (:func:`worker_nodes`); each must answer.
     Returns:
         :class:`DrainResult` (``drained`` False on timeout).
     """
@@ -256,13 +229,14 @@ def wait_until_drained(*, timeout: float = 600.0, interval: float = 1.0, stable_
     kafka_lag = KafkaLag()
     while True:
         polls += 1
-        if processes is not None:
-            processes.ensure_running()
         relayed += relay_all_pending().sent
         unsent = OutboxEvent.objects.filter(sent_at__isnull=True).count()
         try:
             lag = kafka_lag()
-            backlog = celery_backlog()
+            backlog = celery_backlog(nodes)
+        except WorkersNotAnswering as exc:  # restarting or busy: not quiet, ask again
+            logger.info("demo: workers not answering yet (%s)", exc)
+            backlog = -1
         except Exception as exc:  # noqa: BLE001 — a broker restarting: not quiet, poll again
             logger.warning("demo: backlog probe failed (%s: %s); retrying", type(exc).__name__, exc)
             lag = backlog = -1

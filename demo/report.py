@@ -25,6 +25,7 @@ from graph.suggestions import suggestions_for
 from notifications.stores import get_notification_store
 from posts.models import Comment, Hashtag, Like, Post, PostHashtag
 from trends.models import GlobalTrend
+from trends.trending import MIN_AUTHORS
 
 WINDOWS = ("1h", "24h", "7d")
 
@@ -41,6 +42,9 @@ class Report:
     events: dict[str, int]
     trends_as_of: datetime | None
     trends: dict[str, list[tuple[int, str, float, int, int]]]
+    #: Per window, the stored GlobalTrends left out of ``trends`` because their score is 0
+    #: (used by enough distinct authors, but not more than their baseline: not trending).
+    flat_trends: dict[str, int] = field(default_factory=dict)
     sample_user: str = ""
     feed: list[tuple[int, str, str]] = field(default_factory=list)
     suggestions: list[tuple[str, int, float]] = field(default_factory=list)
@@ -97,14 +101,17 @@ def collect(*, mode: str, scope: str, trends_as_of: datetime | None, sample_user
         "processed (event, task)": ProcessedEvent.objects.count(),
         "distinct events processed": ProcessedEvent.objects.values("event_id").distinct().count(),
     }
+    # A GlobalTrend with score 0 is a hashtag used by enough authors but no more than its
+    # baseline (trends.trending): stored and ranked last, but not trending.
     trends = {
         w: [(t.rank, t.hashtag.name, t.score, t.post_count, t.unique_authors)
-            for t in GlobalTrend.objects.filter(window=w).select_related("hashtag").order_by("rank")[:10]]
+            for t in GlobalTrend.objects.filter(window=w, score__gt=0).select_related("hashtag").order_by("rank")[:10]]
         for w in WINDOWS
     }
+    flat = {w: GlobalTrend.objects.filter(window=w, score__lte=0).count() for w in WINDOWS}
     report = Report(mode=mode, scope=scope, backends=backend_names(), counts=counts,
                     graph_store=get_graph_store().stats(), events=events, trends_as_of=trends_as_of,
-                    trends=trends, stages=stages)
+                    trends=trends, flat_trends=flat, stages=stages)
     user = User.objects.filter(username=sample_username).first() if sample_username else None
     if user is not None:
         report.sample_user = f"{user.username} (id {user.pk})"
@@ -114,6 +121,11 @@ def collect(*, mode: str, scope: str, trends_as_of: datetime | None, sample_user
         report.suggestions = [(s.user.username, s.mutual_friends, s.score) for s in suggestions_for(user.pk, limit=5)]
         report.unread = store.unread_count(user.pk)
     return report
+
+
+def _score(score: float) -> str:
+    """A positive score in 8 characters that never reads as 0 (``0.0004`` → ``  4.0e-04``)."""
+    return f"{score:8.3f}" if score >= 0.001 else f"{score:8.1e}"
 
 
 def render(report: Report) -> str:
@@ -128,11 +140,16 @@ def render(report: Report) -> str:
     as_of = report.trends_as_of.isoformat() if report.trends_as_of else "-"
     out += ["", f"top 10 trending hashtags as of the newest imported post ({as_of}):"]
     for window, rows in report.trends.items():
+        flat = report.flat_trends.get(window, 0)
+        hashtags = f"{flat} {'more ' if rows else ''}hashtag{'s' if flat != 1 else ''}"
         out.append(f"  {window}:")
-        if not rows:
-            out.append("    (none: no hashtag used by enough distinct authors in this window)")
-        out += [f"    {rank:>2}. #{name:<28} score {score:8.3f}  posts {posts:>4}  authors {authors:>4}"
+        if not rows and not flat:
+            out.append(f"    (none: no hashtag used by {MIN_AUTHORS} or more distinct authors in this window)")
+        out += [f"    {rank:>2}. #{name:<28} score {_score(score)}  posts {posts:>4}  authors {authors:>4}"
                 for rank, name, score, posts, authors in rows]
+        if flat:
+            out.append(f"    ({'not' if rows else 'none'} trending: {hashtags} used by {MIN_AUTHORS} or more distinct "
+                       "authors, but not by more than on average in the previous periods: score 0)")
     out += ["", f"sample user: {report.sample_user or '-'}", "  feed (ranked, top 5):"]
     out += [f"    post {pid:>6} by {author:<7} {text}" for pid, author, text in report.feed] or ["    (empty)"]
     out += ["  suggestions (top 5):"]

@@ -282,9 +282,10 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
 
     Returns:
         ``(like, created)``; ``created`` is False when ``user`` already liked the post (then
-        ``like`` is the existing one). When created, ``post.like_count`` is set to the counter
-        as this transaction left it and ``post.liked_by_me`` to True, so the API answers from
-        ``post`` without reading it again. Costs 3 statements in the transaction when created
+        ``like`` is the existing one). Either way ``post.like_count`` is set to the counter as
+        this transaction saw it and ``post.liked_by_me`` to True, so the API answers from
+        ``post`` without reading it again (a concurrent like of the same user may have
+        committed after ``post`` was read). Costs 3 statements in the transaction when created
         (like, counter, outbox), 2 otherwise.
     Events:
         ``post.liked`` key=post author id, data ``{post_id, author_id (the post's author),
@@ -302,7 +303,16 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
             )
             row = cursor.fetchone()
             if row is None:
-                return Like.objects.get(post_id=post.pk, user_id=user.pk), False
+                # Already liked — possibly by a concurrent request that committed after the
+                # caller read ``post``: the counter and ``liked_by_me`` are read again with the
+                # existing like (one statement), so the answer is never the stale snapshot.
+                like_id, created_at, post.like_count = (
+                    Like.objects.filter(post_id=post.pk, user_id=user.pk)
+                    .values_list("id", "created_at", "post__like_count")
+                    .get()
+                )
+                post.liked_by_me = True
+                return Like(id=like_id, post=post, user=user, created_at=created_at), False
             cursor.execute(
                 "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s RETURNING like_count", [post.pk]
             )

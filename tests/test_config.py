@@ -32,7 +32,7 @@ def test_unset_urls_choose_every_embedded_default(tmp_path):
     assert config.channel_layers("", prefix="b") == {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
     }
-    assert config.celery_broker("") == ("memory://", True)
+    assert config.celery_broker("") == ("memory://localhost/", True)
     assert config.events_backend("", topic_prefix="") == {
         "BACKEND": "bellamy.events.backends.inprocess.InProcessBus",
         "OPTIONS": {},

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import JsonResponse
+from psycopg_pool import PoolTimeout
 from django.views.defaults import bad_request as django_bad_request
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -28,7 +29,7 @@ def exception_handler(exc, context):
         return Response(middleware.too_large_body(), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = drf_exception_handler(exc, context)
     if response is None:
-        if isinstance(exc, OperationalError) and is_lock_timeout(exc):
+        if isinstance(exc, OperationalError) and (is_lock_timeout(exc) or is_pool_timeout(exc)):
             return Response(
                 {"detail": "The database is busy; retry in a moment.", "code": "database_busy"},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -51,6 +52,13 @@ def is_lock_timeout(exc: OperationalError) -> bool:
     after its busy timeout, or PostgreSQL's ``lock_not_available`` (SQLSTATE 55P03)."""
     cause = exc.__cause__
     return "database is locked" in str(exc) or getattr(cause, "sqlstate", None) == "55P03"
+
+
+def is_pool_timeout(exc: OperationalError) -> bool:
+    """True when ``exc`` means "no pooled connection came free within
+    ``BELLAMY_DB_POOL_TIMEOUT``": the process is at its connection budget (back-pressure, a
+    503 with ``Retry-After``, not a server error)."""
+    return isinstance(exc.__cause__, PoolTimeout)
 
 
 def not_found(request, exception=None):

@@ -35,6 +35,8 @@ class HashtagResultSerializer(serializers.Serializer):
 class PostSearchPageSerializer(serializers.Serializer):
     """``type=posts``: posts, best first."""
 
+    type = serializers.ChoiceField(choices=["posts"], help_text="The ``type`` searched.")
+
     results = PostSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
 
@@ -42,12 +44,16 @@ class PostSearchPageSerializer(serializers.Serializer):
 class UserSearchPageSerializer(serializers.Serializer):
     """``type=users``: people, best first."""
 
+    type = serializers.ChoiceField(choices=["users"], help_text="The ``type`` searched.")
+
     results = UserSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
 
 
 class HashtagSearchPageSerializer(serializers.Serializer):
     """``type=hashtags``: hashtags, most recently used first."""
+
+    type = serializers.ChoiceField(choices=["hashtags"], help_text="The ``type`` searched.")
 
     results = HashtagResultSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)

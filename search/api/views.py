@@ -59,8 +59,10 @@ class SearchView(APIView):
         responses={
             200: PolymorphicProxySerializer(
                 component_name="SearchPage",
-                serializers=[PostSearchPageSerializer, UserSearchPageSerializer, HashtagSearchPageSerializer],
-                resource_type_field_name=None,
+                # The page says which kind it is: an empty page is then one kind, not all three.
+                serializers={"posts": PostSearchPageSerializer, "users": UserSearchPageSerializer,
+                             "hashtags": HashtagSearchPageSerializer},
+                resource_type_field_name="type",
             ),
             400: OpenApiResponse(description="Bad q, type, cursor or limit: {field: [messages]}."),
             401: OpenApiResponse(ErrorSerializer, description="Missing, invalid or expired token."),
@@ -81,4 +83,4 @@ class SearchView(APIView):
             except selectors.InvalidCursor as exc:
                 raise ValidationError({"cursor": [str(exc)]}) from None
             results = _RESULTS[params["type"]](page.results, many=True).data
-        return Response({"results": results, "next_cursor": page.next_cursor})
+        return Response({"type": params["type"], "results": results, "next_cursor": page.next_cursor})

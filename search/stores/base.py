@@ -126,6 +126,14 @@ class ReindexResult:
         return sum(self.written.values()) + sum(self.removed.values())
 
 
+def id_range(column: str, low: int, high: int | None) -> tuple[str, list]:
+    """SQL condition and parameters for the ids of one reindex batch, ``(low, high]``, or
+    ``> low`` for the last batch (``high`` None: whatever was written since the batch began)."""
+    if high is None:
+        return f"{column} > %s", [low]
+    return f"{column} > %s AND {column} <= %s", [low, high]
+
+
 #: ``on_progress(part, rows)`` callback of :meth:`SearchStore.reindex`.
 ProgressCallback = Callable[[str, int], None]
 

@@ -45,6 +45,7 @@ from search.stores.base import (
     ReindexResult,
     SearchStore,
     SearchStoreError,
+    id_range,
 )
 
 #: Extensions the schema needs.
@@ -561,15 +562,9 @@ class PostgresSearchStore(SearchStore):
                 return
             low = high
 
-    @staticmethod
-    def _range(column: str, low: int, high: int | None) -> tuple[str, list]:
-        if high is None:
-            return f"{column} > %s", [low]
-        return f"{column} > %s AND {column} <= %s", [low, high]
-
     def _reindex_posts(self, cursor, low, high, dry_run):
-        src, src_params = self._range("p.id", low, high)
-        idx, idx_params = self._range("d.post_id", low, high)
+        src, src_params = id_range("p.id", low, high)
+        idx, idx_params = id_range("d.post_id", low, high)
         written = self._count_or_run(
             cursor, dry_run,
             count=(
@@ -597,7 +592,7 @@ class PostgresSearchStore(SearchStore):
         # The public hashtag uses of the same posts: stale ones (no public link any more, or
         # another time) are removed first, then the missing ones written, so a use whose time
         # was wrong counts once in each, as in the SQLite store.
-        use, use_params = self._range("u.post_id", low, high)
+        use, use_params = id_range("u.post_id", low, high)
         stale_use = (
             f"{use} AND NOT EXISTS (SELECT 1 FROM posts_posthashtag l JOIN posts_post p ON p.id = l.post_id "
             f"WHERE l.hashtag_id = u.hashtag_id AND l.post_id = u.post_id AND {_PUBLIC_USE_P} "
@@ -624,8 +619,8 @@ class PostgresSearchStore(SearchStore):
         return written, removed
 
     def _reindex_people(self, cursor, low, high, dry_run):
-        src, src_params = self._range("a.id", low, high)
-        idx, idx_params = self._range("s.user_id", low, high)
+        src, src_params = id_range("a.id", low, high)
+        idx, idx_params = id_range("s.user_id", low, high)
         written = self._count_or_run(
             cursor, dry_run,
             count=(
@@ -651,8 +646,8 @@ class PostgresSearchStore(SearchStore):
         return written, removed
 
     def _reindex_hashtags(self, cursor, low, high, dry_run):
-        src, src_params = self._range("t.id", low, high)
-        idx, idx_params = self._range("h.hashtag_id", low, high)
+        src, src_params = id_range("t.id", low, high)
+        idx, idx_params = id_range("h.hashtag_id", low, high)
         written = self._count_or_run(
             cursor, dry_run,
             count=(

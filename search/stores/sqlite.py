@@ -49,6 +49,7 @@ from search.stores.base import (
     ReindexResult,
     SearchStore,
     SearchStoreError,
+    id_range,
 )
 from search.text import person_key, similarity
 
@@ -260,15 +261,9 @@ class SqliteSearchStore(SearchStore):
         result.seconds = time.perf_counter() - started
         return result
 
-    @staticmethod
-    def _range(column: str, low: int, high: int | None) -> tuple[str, list]:
-        if high is None:
-            return f"{column} > %s", [low]
-        return f"{column} > %s AND {column} <= %s", [low, high]
-
     def _reindex_posts(self, cursor, low, high, dry_run):
-        src, src_params = self._range("p.id", low, high)
-        idx, idx_params = self._range("f.rowid", low, high)
+        src, src_params = id_range("p.id", low, high)
+        idx, idx_params = id_range("f.rowid", low, high)
         # A document is stale when missing or when its text or time differ from the post's.
         stale = (
             f"SELECT p.id FROM posts_post p LEFT JOIN search_post_fts f ON f.rowid = p.id WHERE {src} "

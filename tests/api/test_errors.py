@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import OperationalError
+from psycopg_pool import PoolTimeout
 from rest_framework.exceptions import NotFound
 
 from bellamy.api.exceptions import bad_request, exception_handler
@@ -30,6 +31,21 @@ def test_a_lock_wait_past_the_busy_timeout_is_503_with_retry_after():
     assert response.status_code == 503
     assert response.data == {"detail": "The database is busy; retry in a moment.", "code": "database_busy"}
     assert response["Retry-After"] == "1"
+
+
+def test_no_pooled_connection_within_the_pool_timeout_is_503_with_retry_after():
+    # given: what Django raises when every connection of the process's pool stays lent past
+    # BELLAMY_DB_POOL_TIMEOUT (psycopg_pool's PoolTimeout, wrapped)
+    try:
+        raise OperationalError("couldn't get a connection after 10.00 sec") from PoolTimeout(
+            "couldn't get a connection after 10.00 sec")
+    except OperationalError as exc:
+        error = exc
+    # when
+    response = exception_handler(error, {})
+    # then: back-pressure the client can act on, not a server error
+    assert (response.status_code, response["Retry-After"]) == (503, "1")
+    assert response.data == {"detail": "The database is busy; retry in a moment.", "code": "database_busy"}
 
 
 def test_other_database_errors_stay_server_errors():

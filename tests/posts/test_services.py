@@ -151,6 +151,18 @@ def test_like_is_idempotent_and_counts(user_factory):
     assert outbox() == [("post.liked", {"post_id": post.id, "author_id": post.author_id, "user_id": liker.id})]
 
 
+def test_repeat_like_answers_the_counter_of_the_committed_like(user_factory):
+    # given two snapshots of one post read before a like (two concurrent requests of one user)
+    post, liker = PostFactory(), user_factory()
+    first, second = Post.objects.get(pk=post.pk), Post.objects.get(pk=post.pk)
+    # when the first request likes it, then the second tries with its stale snapshot
+    services.post_like(post=first, user=liker)
+    like, created = services.post_like(post=second, user=liker)
+    # then the second answers from the committed state, not from its snapshot
+    assert (created, second.like_count, second.liked_by_me) == (False, 1, True)
+    assert like.pk == Like.objects.get().pk
+
+
 def test_unlike_is_idempotent_and_counts(user_factory):
     # given a liked post
     post, liker = PostFactory(), user_factory()

@@ -34,7 +34,8 @@ def test_posts_page_has_post_objects_and_a_cursor(alice, client, user_factory):
     response = client.get("/api/search", {"q": "tea", "limit": 1})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"results", "next_cursor"}
+    assert set(body) == {"type", "results", "next_cursor"}
+    assert body["type"] == "posts"
     [post] = body["results"]
     assert post["id"] == newer.pk
     assert post["author"]["username"] == "bob"
@@ -69,7 +70,7 @@ def test_hashtags_page(alice, client):
     first = write(alice, "#tealeaf")
     Post.objects.filter(pk=first.pk).update(created_at=NOW)
     body = client.get("/api/search", {"q": "#tea", "type": "hashtags"}).json()
-    assert body == {"results": [{"name": "tealeaf", "post_count": 1,
+    assert body == {"type": "hashtags", "results": [{"name": "tealeaf", "post_count": 1,
                                  "last_used_at": NOW.isoformat().replace("+00:00", "Z")}], "next_cursor": None}
 
 

@@ -8,19 +8,23 @@ on the embedded default with ``--subset 2000``):
    ``posts_import_tweets``) for every selected row except the newest ``--live-posts``.
 3. **backfills** of the derived data, because the bulk load published no events (replaying
    9k historic posts and 76k likes as events would flood notifications about 2021 and only
-   recompute the same data one event at a time): ``feed_backfill_scores``;
-   ``trends_recompute --as-of <newest imported post>``; the graph projection of this
+   recompute the same data one event at a time): ``feed_backfill_scores``; the trend hour
+   buckets (``trends.services.trend_buckets_rebuild``; the trends themselves are ranked in
+   stage 5, once the newest posts are in); the graph projection of this
    database's users (friend edges + like/comment/mention weights; ``graph_backfill`` scoped so
    a shared Neo4j keeps other databases' nodes: ``importers.graph_projection_rebuild``);
    ``graph_import_interactions`` (CollegeMsg weights).
 4. **live** — the newest ``--live-posts`` tweets (default 200) through ``posts.services``
    (``post_create`` + ``post_like`` per chosen friend), so their events flow outbox → bus →
    forwarder → Celery workers (scores, graph weights, notifications, trends, cache
-   invalidation). On the production stack the command starts its own forwarder and Celery
-   worker (``demo.pipeline``) and waits until the backlog is empty (outbox unsent 0,
-   Kafka lag 0, Celery queues empty, ``ProcessedEvent`` stable). Embedded: handled in-process.
-5. **report** — GlobalTrends recomputed as of the newest imported post (``trends_recompute
-   --no-rebuild``), then counts per table/store, events processed, top 10 hashtags per window,
+   invalidation). On the production stack the command runs a forwarder and one Celery worker
+   per queue under supervisord (``demo.pipeline.pipeline_stack``: ``deploy.stack.Stack``, the
+   programs of ``bin/stack``, in the settings' namespace) and waits until the backlog is empty
+   (outbox unsent 0, Kafka lag 0, Celery queues and workers idle, ``ProcessedEvent`` stable).
+   Embedded: handled in-process.
+5. **report** — GlobalTrends recomputed as of the newest imported post (summarised as the
+   report shows them: trending means a score above 0), then counts per table/store, events
+   processed, the top 10 trending hashtags per window,
    a sample user's feed/suggestions/unread notifications, and the time of each stage.
    ``analytics_recompute`` (when installed) runs before the report over the dataset's days
    and today.
@@ -42,6 +46,9 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from demo import importers, pipeline, report
+from deploy.stack import StackError
+from trends import trending
+from trends.services import global_trends_recompute, trend_buckets_rebuild
 
 
 class Command(BaseCommand):
@@ -111,9 +118,14 @@ class Command(BaseCommand):
 
         self._stage("3a backfill content scores",
                     lambda: self._call("feed_backfill_scores", no_progress=not self.progress))
-        if newest is not None:
-            self._stage("3b backfill trends (as of newest post)",
-                        lambda: self._call("trends_recompute", as_of=newest.isoformat(), no_progress=not self.progress))
+        def trend_buckets():
+            # Only the buckets: trends ranked now, as of the newest post, would read windows whose
+            # posts (the live ones) are not imported yet; they are ranked in stage 5a.
+            with bar(None, "link") as progress:
+                rebuilt = trend_buckets_rebuild(on_progress=progress.update)
+            return (f"{rebuilt.contributions} hashtag uses in {rebuilt.buckets} hour buckets "
+                    f"({rebuilt.author_buckets} hashtag/hour/author rows); trends are ranked after the live posts (5a)")
+        self._stage("3b backfill trend buckets", trend_buckets)
 
         def projection():
             result = importers.graph_projection_rebuild()
@@ -129,8 +141,7 @@ class Command(BaseCommand):
         self._stage("4 live posts through the pipeline", lambda: self._live(live_rows, drain_timeout))
 
         if newest is not None:
-            self._stage("5a trends as of newest post",
-                        lambda: self._call("trends_recompute", as_of=newest.isoformat(), no_rebuild=True))
+            self._stage("5a trends as of newest post", lambda: trends_summary(newest))
         if not no_analytics and "analytics_recompute" in get_commands() and rows:
             # The dataset's days, then today (the users and live likes); the empty years between
             # would only add zero rows (analytics_recompute is idempotent per day).
@@ -159,24 +170,49 @@ class Command(BaseCommand):
         return run
 
     def _live(self, rows, drain_timeout: float) -> str:
-        needs_processes = pipeline.kafka_bus() or not pipeline.eager_celery()
-        processes = pipeline.PipelineProcesses(log_dir=settings.BASE_DIR / ".data" / "logs" / "demo")
-        if needs_processes:
-            processes.start()
+        run_dir = settings.BASE_DIR / ".data" / "logs" / f"demo-{settings.BELLAMY_NAMESPACE}"
+        stack = pipeline.pipeline_stack(run_dir=run_dir)
+        if stack is not None:
+            self.stdout.write(f"starting {', '.join(p.name for p in stack.programs)} under supervisord "
+                              f"(namespace {settings.BELLAMY_NAMESPACE!r}; logs in {run_dir})")
+            try:
+                stack.start(timeout=180)
+            except StackError as exc:
+                raise CommandError(f"the demo's pipeline programs did not start: {exc}") from exc
+            first_pids = stack.pids()
         try:
             with tqdm(total=len(rows), unit="post", disable=not self.progress, file=self.stderr._out) as progress:
                 result = importers.import_tweets_live(rows, on_row=progress.update)
-            drained = pipeline.wait_until_drained(timeout=drain_timeout, stable_polls=3 if needs_processes else 1,
-                                                  interval=1.0 if needs_processes else 0.0,
-                                                  processes=processes if needs_processes else None)
+            drained = pipeline.wait_until_drained(timeout=drain_timeout, stable_polls=1 if stack is None else 3,
+                                                  interval=0.0 if stack is None else 1.0,
+                                                  nodes=pipeline.worker_nodes(stack))
+            restarted = pipeline.restarted_programs(stack, first_pids) if stack is not None else []
         finally:
-            processes.stop()
+            if stack is not None:
+                stack.stop()
         if not drained.drained:
             raise CommandError(
                 f"the event backlog did not drain in {drain_timeout:.0f} s: outbox unsent {drained.outbox_unsent}, "
                 f"Kafka lag {drained.kafka_lag}, Celery backlog {drained.celery_backlog} "
-                f"(logs in .data/logs/demo/)"
+                "(-1: not measured, a broker or worker did not answer)"
+                + (f" (logs in {run_dir}/)" if stack is not None else "")
             )
         return (result.summary(live=True) + f"; backlog drained in {drained.seconds:.1f} s "
                 f"({drained.polls} polls, {drained.relayed} relayed by the sweep"
-                + (f", {processes.restarts} process restarts" if processes.restarts else "") + ")")
+                + (f"; restarted by supervisord: {', '.join(restarted)}" if restarted else "") + ")")
+
+
+def trends_summary(as_of) -> str:
+    """Recompute the GlobalTrends of every window as of ``as_of`` (stage 5a) and summarise them
+    as the report does: a hashtag trends with a score above 0; one stored at score 0 (enough
+    authors, but no more than on average in the previous periods) is counted apart."""
+    parts = []
+    for window in trending.WINDOWS:
+        rows = global_trends_recompute(window=window, as_of=as_of)
+        hot = [row for row in rows if row.score > 0]
+        text = (f"{window} {len(hot)} trending (top: {', '.join('#' + row.hashtag.name for row in hot[:5])})"
+                if hot else f"{window} nothing trending")
+        if len(rows) > len(hot):
+            text += f", {len(rows) - len(hot)} more at score 0"
+        parts.append(text)
+    return f"as of {as_of.isoformat()}: " + " | ".join(parts)
