@@ -186,7 +186,13 @@ async def push_only_single(clients: Clients, user_ids: list[int], samples: int) 
 async def run_crowd(stack, clients: Clients, users: dict) -> dict:
     import httpx
 
+    import websockets
+
     crowd, star = users["crowd"], users["star"][0]
+    # How many of the crowd's sockets the server kept open (a socket it closed receives nothing).
+    open_before = sum(1 for u in crowd if clients.sockets[u].state is websockets.State.OPEN)
+    closed_codes = sorted({clients.sockets[u].close_code for u in crowd
+                           if clients.sockets[u].state is not websockets.State.OPEN}, key=str)
     # Push path alone: one call with a distinct frame for each of the crowd's sockets.
     from bellamy.realtime.services import push_messages
 
@@ -211,7 +217,8 @@ async def run_crowd(stack, clients: Clients, users: dict) -> dict:
     got = {u: at for (u, p), at in notification_arrivals(clients, crowd, "post_id").items() if p == post_id}
     others = sum(1 for u in crowd for _, f in clients.frames[u] if f["type"] != "notification.created")
     ordered = sorted(at - started for at in got.values())
-    return {"friends": len(crowd), "received": len(got), "other_frames": others, "http_ms": http_ms,
+    return {"friends": len(crowd), "open": open_before, "close_codes": closed_codes,
+            "received": len(got), "other_frames": others, "http_ms": http_ms,
             "first_ms": ordered[0] * 1000 if ordered else float("nan"),
             "p50_ms": percentile(ordered, 50) * 1000, "last_ms": ordered[-1] * 1000 if ordered else float("nan"),
             "push_only": {"received": len(pushed), "call_ms": call_ms, "last_ms": push_last}}
@@ -314,7 +321,8 @@ def main() -> dict:
           f"{single['received']}/{single['samples']}) p50/p95 ms: {single['p50_ms']:.1f} / {single['p95_ms']:.1f}")
     crowd = results["crowd"]
     print_table(
-        f"One post to {crowd['friends']:,} online friends",
+        f"One post to {crowd['friends']:,} online friends ({crowd['open']:,} sockets open at the post"
+        + (f", close codes of the others: {crowd['close_codes']})" if crowd["close_codes"] else ")"),
         [("whole path (POST → last socket)", f"{crowd['received']}/{crowd['friends']}", crowd["first_ms"],
           crowd["p50_ms"], crowd["last_ms"]),
          ("push path alone (one call → last socket)", f"{crowd['push_only']['received']}/{crowd['friends']}", "",
