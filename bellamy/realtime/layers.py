@@ -348,13 +348,18 @@ class RealtimeChannelLayer(RedisChannelLayer):
         entry = self._queues.get(channel)
         if entry is None or entry[0] is not loop:
             entry = self._queues[channel] = (loop, SocketQueue(self.socket_capacity))
-        if loop not in self._readers:
+        reader = self._readers.get(loop)
+        if reader is None or reader.done():
+            # (A reader that ended on an unexpected error is replaced at the next socket.)
             self._start_reader(loop)
         return entry[1]
 
     def _start_reader(self, loop: asyncio.AbstractEventLoop) -> None:
         self.connection(0)  # channels-redis closes this loop's pool when the loop closes
+        first = loop not in self._readers
         self._readers[loop] = asyncio.ensure_future(self._read_inbox())
+        if not first:
+            return
         original_close = loop.close
 
         def close(*args, **kwargs):
@@ -404,7 +409,7 @@ class RealtimeChannelLayer(RedisChannelLayer):
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
-            except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            except (redis.RedisError, OSError) as exc:
                 logger.warning("realtime: reading inbox %s failed (%s); retrying in %.1f s", key, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -416,10 +421,17 @@ class RealtimeChannelLayer(RedisChannelLayer):
         full = 0
         for member in members:
             # <seq, 20 digits><local channel names, comma-separated>\n<serialized message>
-            seq = int(member[:SEQ_WIDTH])
-            newline = member.index(b"\n", SEQ_WIDTH)
-            channels = member[SEQ_WIDTH:newline].decode().split(",")
-            message = self.deserialize(member[newline + 1:])
+            try:
+                seq = int(member[:SEQ_WIDTH])
+                newline = member.index(b"\n", SEQ_WIDTH)
+                channels = member[SEQ_WIDTH:newline].decode().split(",")
+                message = self.deserialize(member[newline + 1:])
+            except Exception:  # noqa: BLE001 — the process's one reader must outlive a bad entry
+                # Not ours (e.g. a process of the deployment still on plain channels-redis, which
+                # writes no header) or corrupt: skip it, loudly, and deliver the rest.
+                logger.exception("realtime: skipped an unreadable inbox entry of %d bytes in %s",
+                                 len(member), self.inbox_key)
+                continue
             if seq:
                 message["seq"] = seq
             for channel in channels:

@@ -256,3 +256,27 @@ def test_group_membership_expires_without_a_heartbeat(make_layer):
 def test_more_than_one_host_is_refused():
     with pytest.raises(ValueError, match="exactly one Redis host"):
         RealtimeChannelLayer(hosts=[REDIS_URL, REDIS_URL])
+
+
+def test_an_unreadable_inbox_entry_is_logged_and_the_frames_after_it_arrive(make_layer, caplog):
+    # Given a socket whose process inbox holds an entry without the layer's header (as a process
+    # on plain channels-redis would write it) before a real frame
+    layer = make_layer()
+
+    async def scenario():
+        channel = await layer.new_channel()
+        await layer.group_add("user.9", channel)
+        client = redis.Redis.from_url(REDIS_URL)
+        # (scored now: an older score would be removed as expired by the next send)
+        client.zadd(layer.inbox_key, {b"not an entry of ours": time.time_ns() // 1000})
+        client.close()
+        await layer.group_send_many([("user.9", frame(7))], sequence=True)
+        return await drain(layer, channel, 1)
+
+    with caplog.at_level("ERROR", logger="bellamy.realtime.layers"):
+        received = asyncio.run(scenario())
+    # Then the reader skips it with an error line and still delivers the frame after it
+    assert [(m["seq"], m["message"]["data"]["n"]) for m in received] == [(1, 7)]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"realtime: skipped an unreadable inbox entry of 20 bytes in {layer.inbox_key}"
+    ]
