@@ -30,7 +30,7 @@ TEST_ENV := DJANGO_DEBUG=0 \
 	REDIS_URL=redis://127.0.0.1:6379/15 \
 	BELLAMY_REQUIRE_SERVICES=1
 
-.PHONY: help install install-test run migrate test services services-stop stack drill bench clean demo
+.PHONY: help install install-test browser run migrate test services services-stop stack drill bench clean demo
 
 help:
 	@sed -n '1,15p' Makefile
@@ -53,6 +53,17 @@ $(VENV)/.installed-test: requirements-test.txt requirements.txt | $(PY)
 install: $(VENV)/.installed-runtime
 install-test: $(VENV)/.installed-test
 
+# The browser test of the demo's HTML report (tests/demo/test_report_html.py) opens it in
+# Debian's Chromium; installed once with apt (as root, or through sudo), skipped when present.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "==> Chromium present for the browser test ($$(command -v chromium))"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  echo "==> installing Chromium (Debian package 'chromium') for the browser test of the demo report"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; \
+	else echo "Chromium is missing and apt-get is not available: install Chromium (the browser test needs it)" >&2; exit 1; fi
+
 .env:
 	@echo "==> writing .env for local development (DJANGO_DEBUG=1; see .env.example) — production sets its own environment"
 	@printf '# Written by make run for local development; see .env.example for every variable.\nDJANGO_DEBUG=1\n' > .env
@@ -72,7 +83,7 @@ services: install-test
 services-stop:
 	bin/services stop
 
-test: install-test services
+test: install-test browser services
 	@echo "==> running the whole test suite against the real services"
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 

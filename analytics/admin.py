@@ -17,6 +17,7 @@ from django.utils import timezone
 from analytics.charts import line_charts, period
 from analytics.models import DailyStats
 from analytics.selectors import daily_stats
+from bellamy.charts import STYLE
 
 #: The periods offered on the page, in days.
 PERIODS = (30, 90)
@@ -66,6 +67,7 @@ class DailyStatsAdmin(admin.ModelAdmin):
             "title": f"Daily statistics — last {days} days",
             "opts": self.model._meta,
             "charts": line_charts(rows, days=span),
+            "chart_style": STYLE,
             "days": days,
             "periods": PERIODS,
             "since": span[0],

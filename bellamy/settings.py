@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "bellamy.accounts",
     "bellamy.events",
     "bellamy.realtime",
+    "bellamy.metrics",
     "graph",
     "posts",
     "feed",
@@ -56,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times the whole of Django's handling (bellamy/metrics/middleware.py).
+    "bellamy.metrics.middleware.request_metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -227,6 +230,15 @@ BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
 BELLAMY_NOTIFICATION_RETENTION_DAYS = env.int("BELLAMY_NOTIFICATION_RETENTION_DAYS", default=90)
 #: Half-life of relationship weights, in days (decay applied on read by the graph store).
 BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", default=14.0)
+
+# --- Metrics (README "Metrics"; PROMETHEUS_MULTIPROC_DIR is read by prometheus_client) ------------
+#: Bearer token /metrics requires when set.
+BELLAMY_METRICS_TOKEN = env.str("BELLAMY_METRICS_TOKEN", default="")
+#: Addresses or networks allowed to read /metrics when set (others get a 404).
+BELLAMY_METRICS_ALLOW = env.list("BELLAMY_METRICS_ALLOW", default=[])
+#: Seconds a scrape waits for a service's figures, and seconds a reading is reused.
+BELLAMY_METRICS_SCRAPE_TIMEOUT = env.float("BELLAMY_METRICS_SCRAPE_TIMEOUT", default=2.0)
+BELLAMY_METRICS_CACHE_SECONDS = env.float("BELLAMY_METRICS_CACHE_SECONDS", default=5.0)
 
 # --- HTTP API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -97,3 +97,12 @@ def emit(results: dict) -> None:
     if path:
         Path(path).write_text(json.dumps(results, indent=2, default=str))
 
+
+
+def print_metric_totals(totals: dict[str, float]) -> None:
+    """Print a scrape of the stack's ``/metrics`` (``LiveStack.metric_totals()``): the sample
+    names the run's traffic moved, with their totals, then those still at 0."""
+    moved = sorted((name, value) for name, value in totals.items() if value)
+    print_table("/metrics at the end of the load (summed over labels; histograms: _count)",
+                [(name, value) for name, value in moved if not name.endswith("_sum")], ("sample", "total"))
+    print("  at 0:", ", ".join(sorted(name for name, value in totals.items() if not value)) or "none")

@@ -31,7 +31,7 @@ import random
 import sys
 import time
 
-from _common import ROOT, emit, percentile, print_table, setup_django
+from _common import ROOT, emit, percentile, print_metric_totals, print_table, setup_django
 
 sys.path.insert(0, str(ROOT))
 
@@ -365,6 +365,7 @@ def main() -> dict:
         for target in () if args.http_only else (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):
             loaded = grow_posts(target, people["authors"])
             results["scaling"][str(target)] = {"load_seconds": loaded, **asyncio.run(scaling_point(stack, people, args.quick))}
+        results["metrics"] = stack.metric_totals()  # /metrics while the stack still runs: what the load moved
     for workers in () if args.http_only else (1, 2, 4):
         results["pipeline"].append(pipeline_throughput(url, people, workers, 100 if args.quick else 200))
     report(results)
@@ -403,6 +404,7 @@ def report(results: dict) -> None:
                 [(p["workers"], p["posts"], p["tasks"], p["posts_per_second"], p["tasks_per_second"]) for p in results["pipeline"]],
                 ("workers", "posts", "tasks run", "posts/s end to end", "tasks/s"))
     print("peak RSS MiB:", {k: round(v) for k, v in results["rss_mb"].items()})
+    print_metric_totals(results["metrics"])
 
 
 if __name__ == "__main__":

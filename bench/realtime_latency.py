@@ -40,7 +40,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from _common import ROOT, emit, percentile, print_table, setup_django
+from _common import ROOT, emit, percentile, print_metric_totals, print_table, setup_django
 
 sys.path.insert(0, str(ROOT))
 
@@ -254,6 +254,7 @@ async def scenario(stack, users: dict, tokens: dict, args, log_dir: Path) -> dic
     await clients.open(users["receivers"])
     rates = [await run_rate(stack, clients, users, float(r), args.seconds, log_dir) for r in args.rates.split(",")]
     single = await push_only_single(clients, users["receivers"], 200)
+    scraped = await asyncio.to_thread(stack.metric_totals)  # /metrics with the sockets still open
     await clients.close(users["receivers"])
     await clients.open(users["crowd"])
     await asyncio.sleep(2)
@@ -263,7 +264,7 @@ async def scenario(stack, users: dict, tokens: dict, args, log_dir: Path) -> dic
     await clients.close(users["idle"])
     for task in clients.listeners:
         task.cancel()
-    return {"rates": rates, "push_only_single": single, "crowd": crowd, "idle": idle}
+    return {"rates": rates, "push_only_single": single, "crowd": crowd, "idle": idle, "metrics": scraped}
 
 
 def main() -> dict:
@@ -335,6 +336,7 @@ def main() -> dict:
           f"({idle['open_pct']:.1f} %), {idle['received_pct']:.1f} % received a push afterwards")
     print("dropped frames:", results["dropped"])
     print("peak RSS MiB:", {k: round(v) for k, v in rss.items()})
+    print_metric_totals(results["metrics"])
     print("load average before/after:", [round(x, 1) for x in load_before], [round(x, 1) for x in os.getloadavg()])
     results["targets"] = targets(results)
     print_table(

@@ -39,6 +39,7 @@ BENCHMARKS = {
                          ["--seconds", "8", "--workers", "2", "--crowd", "500"], 1200),
     "http_load": ("bench/http_load.py", [], ["--quick"], 2400),
     "search_latency": ("bench/search_latency.py", [], ["--requests", "10", "--write-rounds", "50"], 900),
+    "metrics_overhead": ("bench/metrics_overhead.py", [], ["--calls", "20000", "--requests", "500", "--dead", "50"], 900),
 }
 
 
@@ -180,6 +181,14 @@ def summary(results: dict) -> list[tuple]:
         if graph:
             row(f"suggestions p50 ms, {backend} store (ego-Facebook) vs plain SQL", graph["p50_ms"],
                 _get(results, "graph_suggestions", "sql baseline", "p50_ms"), graph["ratio_p50"], "", None)
+    http = _get(results, "metrics_overhead", "middleware")
+    if http:
+        row("GET /healthz µs with the metrics middleware vs without", http["with"], http["without"],
+            http["with"] / http["without"], "", None)
+    scraped = _get(results, "metrics_overhead", "scrape")
+    if scraped:
+        row("/metrics render ms, dead processes folded vs stock collector", scraped["archive ms"],
+            scraped["stock ms"], scraped["archive ms"] / scraped["stock ms"], "", None)
     return rows
 
 

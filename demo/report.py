@@ -3,8 +3,8 @@ what trends, and what one user sees (feed, suggestions, unread notifications).
 
 :func:`collect` reads everything through the same selectors and stores the API uses
 (``feed.selectors.cached_feed_page``, ``graph.suggestions.suggestions_for``,
-``trends.models.GlobalTrend``, ``notifications.stores.get_notification_store``);
-:func:`render` turns it into plain text.
+``trends.models.GlobalTrend``, ``notifications.stores.get_notification_store``), plus what the
+HTML report charts (:mod:`demo.report_html`); :func:`render` turns it into plain text.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from bellamy.events.models import OutboxEvent, ProcessedEvent
+from demo.report_html import DegreeDistribution, HashtagActivity, degree_distribution, hashtag_activity
 from feed.models import ContentScore
 from feed.selectors import cached_feed_page, feed_posts_for_page
 from graph.models import Friendship
@@ -50,6 +51,16 @@ class Report:
     suggestions: list[tuple[str, int, float]] = field(default_factory=list)
     unread: int = 0
     stages: list[tuple[str, float, str]] = field(default_factory=list)
+    #: ``[(stage, events published, event-task runs recorded, notifications stored)]``.
+    flow: list[tuple[str, int, int, int]] = field(default_factory=list)
+    hashtags: list[HashtagActivity] = field(default_factory=list)
+    degrees: DegreeDistribution | None = None
+
+
+def flow_counts() -> tuple[int, int, int]:
+    """``(outbox rows, ProcessedEvent rows, stored notifications)`` now; ``demo_run`` takes the
+    difference around each stage."""
+    return OutboxEvent.objects.count(), ProcessedEvent.objects.count(), get_notification_store().count()
 
 
 def backend_names() -> dict[str, str]:
@@ -70,7 +81,7 @@ def backend_names() -> dict[str, str]:
 
 
 def collect(*, mode: str, scope: str, trends_as_of: datetime | None, sample_username: str | None,
-            stages: list[tuple[str, float, str]]) -> Report:
+            stages: list[tuple[str, float, str]], flow: list[tuple[str, int, int, int]] | None = None) -> Report:
     """Gather the report.
 
     Args:
@@ -79,6 +90,7 @@ def collect(*, mode: str, scope: str, trends_as_of: datetime | None, sample_user
         trends_as_of: the reference time the GlobalTrends were computed at.
         sample_username: the user whose feed, suggestions and notifications are shown.
         stages: ``[(stage name, seconds, summary)]``.
+        flow: ``[(stage name, events published, event-task runs, notifications)]`` (see :func:`flow_counts`).
     """
     User = get_user_model()
     store = get_notification_store()
@@ -111,7 +123,8 @@ def collect(*, mode: str, scope: str, trends_as_of: datetime | None, sample_user
     flat = {w: GlobalTrend.objects.filter(window=w, score__lte=0).count() for w in WINDOWS}
     report = Report(mode=mode, scope=scope, backends=backend_names(), counts=counts,
                     graph_store=get_graph_store().stats(), events=events, trends_as_of=trends_as_of,
-                    trends=trends, flat_trends=flat, stages=stages)
+                    trends=trends, flat_trends=flat, stages=stages, flow=list(flow or []),
+                    hashtags=hashtag_activity(), degrees=degree_distribution())
     user = User.objects.filter(username=sample_username).first() if sample_username else None
     if user is not None:
         report.sample_user = f"{user.username} (id {user.pk})"
@@ -157,5 +170,9 @@ def render(report: Report) -> str:
             for name, mutual, score in report.suggestions] or ["    (none)"]
     out += [f"  unread notifications: {report.unread}"]
     out += ["", "stages:"] + [f"  {name:<40} {seconds:8.1f} s  {summary}" for name, seconds, summary in report.stages]
-    out += [f"  {'total':<40} {sum(s for _n, s, _x in report.stages):8.1f} s", "=" * 78]
+    out += [f"  {'total':<40} {sum(s for _n, s, _x in report.stages):8.1f} s"]
+    if report.flow:
+        out += ["", f"  {'per stage':<40} {'events':>8} {'handled':>8} {'notifs':>8}"]
+        out += [f"  {name:<40} {published:>8,} {handled:>8,} {notes:>8,}" for name, published, handled, notes in report.flow]
+    out.append("=" * 78)
     return "\n".join(out)

@@ -339,6 +339,8 @@ def default_env(environ: Mapping[str, str]) -> dict[str, str]:
         "BELLAMY_EVENTS_URL": f"kafka://127.0.0.1:{ports['KAFKA']}",
         "BELLAMY_NOTIFICATIONS_URL": f"mongodb://127.0.0.1:{ports['MONGO']}",
         "BELLAMY_GRAPH_URL": f"bolt://neo4j:neo4j@127.0.0.1:{ports['NEO4J']}",
+        # Every program counts into one directory per deployment; /metrics (web) sums it.
+        "PROMETHEUS_MULTIPROC_DIR": str(ROOT / ".data" / "metrics" / (environ.get("BELLAMY_NAMESPACE") or "bellamy")),
     }
     for key, value in defaults.items():
         if not env.get(key):

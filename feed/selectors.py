@@ -37,6 +37,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from bellamy import metrics
 from bellamy.api.converters import MAX_ID
 from feed.cache import PAGE_TTL, page_key
 from graph import selectors as graph_selectors
@@ -199,6 +200,7 @@ def cached_feed_page(viewer, *, order: str = "ranked", cursor: str | None = None
     """
     key = page_key(viewer.pk, order=order, limit=limit, cursor=cursor)
     cached = cache.get(key)
+    metrics.cache_lookup("feed_page", hit=cached is not None)
     if cached is not None:
         return FeedPage(cached["ids"], cached["next"]), True
     page = feed_page(viewer, order=order, cursor=cursor, limit=limit)

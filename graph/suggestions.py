@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db.models import Q
 
+from bellamy import metrics
 from graph.models import FriendRequest
 from graph.selectors import blocked_ids, friend_ids
 from graph.stores import get_graph_store
@@ -63,6 +64,7 @@ def ranked_candidates(user_id: int, *, limit: int) -> list[tuple[int, int, float
     """The store's ranked ``[(user_id, mutual_friends, score)]`` for ``user_id``, cached 60 s."""
     key = cache_key(user_id, limit)
     cached = cache.get(key)
+    metrics.cache_lookup("suggestions", hit=cached is not None)
     if cached is not None:
         return cached
     ranked = [

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages
 from graph import selectors as graph_selectors
@@ -53,6 +54,7 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
         # One presence round trip for the whole batch; offline recipients cost nothing more.
         online = get_presence().online({record.recipient_id for record in records})
         pending = [record for record in records if record.recipient_id in online]
+        metrics.push_offline(PUSH_TYPE, len(records) - len(pending))
         push_messages(
             (record.recipient_id, {"type": PUSH_TYPE, "data": data})
             for record, data in zip(pending, selectors.notification_objects(pending), strict=True)

@@ -108,8 +108,12 @@ class LiveStack:
             "BELLAMY_MONGO_DATABASE": f"bellamy_stack_{tag}",
             "BELLAMY_LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # /metrics: every process of the stack counts into one directory; scrapes need the token.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.log_dir / "metrics"),
+            "BELLAMY_METRICS_TOKEN": f"metrics-{tag}",
             **(extra_env or {}),
         }
+        self.metrics_token = self.env["BELLAMY_METRICS_TOKEN"]
         self.workers = workers
         layout = {} if per_queue_workers else {"workers": tuple((f"worker{n}", QUEUES) for n in range(workers))}
         self.stack = Stack(
@@ -179,6 +183,32 @@ class LiveStack:
             if total:
                 result[name] = total / 1024
         return result
+
+    def metric_totals(self) -> dict[str, float]:
+        """One scrape of ``/metrics`` (with the stack's token), summed per sample name over
+        its labels (histograms: ``_count`` and ``_sum``, not the buckets):
+        ``{"bellamy_events_published_total": 412.0, …}``; a family announced without samples
+        (nothing counted yet) appears under its family name with 0. Lets a benchmark show
+        which families its traffic moved.
+
+        Raises:
+            RuntimeError: ``/metrics`` did not answer 200.
+        """
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        response = httpx.get(f"{self.base_url}/metrics", timeout=30,
+                             headers={"Authorization": f"Bearer {self.metrics_token}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"/metrics answered {response.status_code}: {response.text[:300]}")
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(response.text):
+            if not family.samples:
+                totals[family.name] = 0.0
+            for sample in family.samples:
+                if not sample.name.endswith("_bucket"):  # cumulative per bound: no meaningful sum
+                    totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        return totals
 
     def stop(self) -> None:
         """SIGTERM supervisord (it stops every program, SIGKILL after each one's stop timeout);

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -61,3 +62,35 @@ def test_a_bad_process_count_refuses_to_start(value):
                             capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stderr.strip()) == (
         2, f"BELLAMY_WEB_PROCESSES must be a positive integer, got '{value}'")
+
+
+def test_workers_exit_when_the_main_process_is_killed_outright():
+    """SIGKILL of Granian's main process (as the OOM killer would) takes its workers with it,
+    so the port is free for the process manager's restart (they used to live on as orphans)."""
+    stack = LiveStack(web_processes=2)
+    stack.start_web()
+    try:
+        try:
+            stack.wait_web()
+        except RuntimeError as exc:
+            service_unavailable("the web server (bin/web)", exc)
+        web = stack.processes["web"]
+        main, *workers = _process_tree(web.pid)
+        assert len(workers) == 2
+        os.kill(main, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in workers if _alive(pid)] == []
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{stack.base_url}/healthz", timeout=2)
+    finally:
+        stack.stop()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

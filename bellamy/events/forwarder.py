@@ -36,6 +36,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from bellamy import metrics
 from bellamy.events.backends.kafka import ensure_topics
 from bellamy.events.dispatch import dispatch_batch
 from bellamy.events.envelope import Envelope
@@ -235,6 +236,7 @@ class Forwarder:
                                      len(envelopes), pause)
                 else:
                     self.stats.dispatched += len(envelopes)
+                    metrics.events_consumed(envelope.type for envelope in envelopes)
                     return True
                 if not paused:
                     paused = set(self.consumer.assignment())
@@ -286,6 +288,7 @@ class Forwarder:
         ]
         self.producer.send(self.dead_letter_topic, key=record.key, value=record.value, headers=headers).get(timeout=10)
         self.stats.dead_lettered += 1
+        metrics.dead_lettered("forwarder")
         logger.warning("forwarder: %s:%s@%s dead-lettered: %s", record.topic, record.partition, record.offset, reason)
 
     def _commit(self, done: dict[TopicPartition, int]) -> None:

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from bellamy import metrics
 from bellamy.backends import get_backend
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EventPayloadError, UnknownEventType
@@ -198,6 +199,8 @@ def relay_outbox(*, ids: list[int] | None = None, limit: int = 500) -> RelayResu
         for message, failed_ids in failures.items():
             OutboxEvent.objects.filter(id__in=failed_ids).update(attempts=F("attempts") + 1, last_error=message)
         failed = sum(len(v) for v in failures.values())
+        metrics.events_published(row.type for row, error in zip(sendable, results, strict=True) if error is None)
+        metrics.events_publish_failed(row.type for row, error in zip(sendable, results, strict=True) if error)
     if failed:
         logger.warning("outbox relay: %d sent, %d failed, %d held", len(sent_ids), failed, held)
     return RelayResult(sent=len(sent_ids), failed=failed, held=held)

@@ -38,6 +38,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import AccessToken
 
+from bellamy import metrics
 from bellamy.accounts.authentication import JWTAuthentication
 from bellamy.realtime.sessions import local_sockets, user_group
 
@@ -139,12 +140,22 @@ class UserConsumer(AsyncWebsocketConsumer):
             # becomes an HTTP 403 handshake rejection that browsers cannot read).
             await self.accept(subprotocol=subprotocol)
             await self.close(code=CLOSE_UNAUTHORIZED)
+            metrics.socket_rejected()
             return
         self.user_id = auth.user_id
         # Registered before accepting, so a push sent right after the handshake arrives.
         await local_sockets().register(self.channel_layer, self.user_id, self.channel_name)
         await self.accept(subprotocol=subprotocol)
+        metrics.socket_opened()
+        self.counted = True
         self._expire_at(auth.expires_at)
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when the consumer dies of an exception, which skips disconnect()
+            if getattr(self, "counted", False):
+                metrics.socket_closed()
 
     def _token(self) -> tuple[str | None, str | None]:
         subprotocols = self.scope.get("subprotocols") or []

@@ -77,6 +77,8 @@ import redis
 from channels_redis.core import RedisChannelLayer
 from redis import asyncio as aioredis
 
+from bellamy import metrics
+
 logger = logging.getLogger(__name__)
 
 #: Frames popped from an inbox per round trip.
@@ -100,8 +102,9 @@ DROP_REASONS = ("inbox_full", "expired", "socket_full")
 # Inbox scores are microseconds, strictly increasing per inbox (one more than the inbox's
 # last score when the clock has not moved past it), so frames are read in the order they were
 # appended even across batches sent within the same millisecond.
-# Returns: {entries appended, dropped (inbox full), expired, offline items, index of each item
-#           that lost a frame...}.
+# Returns: {entries appended, dropped (inbox full), expired, offline items, index (1-based) of
+#           each item that lost a frame, or minus the index of each item whose group had no
+#           live socket...}.
 _SEND_LUA = """
 local now_us = tonumber(ARGV[1])
 local now = now_us / 1000000
@@ -140,6 +143,7 @@ for i, item in ipairs(items) do
   end
   if #mine == 0 then
     offline = offline + 1
+    dropped_items[#dropped_items + 1] = -i
   else
     local seq = 0
     if numbered == 1 then
@@ -210,6 +214,8 @@ class FanoutResult:
         dropped: inbox entries refused because the inbox was full.
         expired: stale entries removed from the recipients' inboxes by this send.
         dropped_groups: groups that lost at least one frame, once per item (for the log line).
+        dropped_items: indices (0-based, in the batch) of the items that lost a frame.
+        offline_items: indices (0-based, in the batch) of the items whose group was offline.
     """
 
     delivered: int = 0
@@ -218,6 +224,8 @@ class FanoutResult:
     dropped: int = 0
     expired: int = 0
     dropped_groups: list[str] = field(default_factory=list)
+    dropped_items: list[int] = field(default_factory=list)
+    offline_items: list[int] = field(default_factory=list)
 
     def add(self, other: FanoutResult) -> None:
         self.delivered += other.delivered
@@ -226,6 +234,8 @@ class FanoutResult:
         self.dropped += other.dropped
         self.expired += other.expired
         self.dropped_groups += other.dropped_groups
+        self.dropped_items += other.dropped_items
+        self.offline_items += other.offline_items
 
 
 class SocketQueue(asyncio.Queue):
@@ -453,6 +463,7 @@ class RealtimeChannelLayer(RedisChannelLayer):
 
     def _socket_drops(self, count: int) -> None:
         logger.warning("realtime: dropped %d frame(s): socket queue full (capacity %d)", count, self.socket_capacity)
+        metrics.push_dropped(count, reason="socket_full")
         task = asyncio.ensure_future(self._count_async("socket_full", count))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -494,8 +505,8 @@ class RealtimeChannelLayer(RedisChannelLayer):
         result = FanoutResult()
         # redis-py's Script object runs EVALSHA and loads the script again after a Redis restart.
         script = self.connection(0).register_script(_SEND_LUA)
-        for args, groups in self._send_calls(items, sequence):
-            result.add(_fanout_result(await script(args=args), groups))
+        for args, groups, offset in self._send_calls(items, sequence):
+            result.add(_fanout_result(await script(args=args), groups, offset))
         self._log_drops(result)
         return result
 
@@ -504,14 +515,14 @@ class RealtimeChannelLayer(RedisChannelLayer):
         trips on the process's bounded synchronous pool, no event loop."""
         result = FanoutResult()
         script = self.sync_client().register_script(_SEND_LUA)
-        for args, groups in self._send_calls(items, sequence):
-            result.add(_fanout_result(script(args=args), groups))
+        for args, groups, offset in self._send_calls(items, sequence):
+            result.add(_fanout_result(script(args=args), groups, offset))
         self._log_drops(result)
         return result
 
     def _send_calls(self, items: Sequence[tuple[str, dict]], sequence: bool):
-        """``(args, group names)`` of each Lua call for ``items``, :data:`SEND_CHUNK` items per
-        call; each message is serialized once."""
+        """``(args, group names, index of the first item)`` of each Lua call for ``items``,
+        :data:`SEND_CHUNK` items per call; each message is serialized once."""
         items = list(items)
         now_us = time.time_ns() // 1000
         for start in range(0, len(items), SEND_CHUNK):
@@ -522,14 +533,16 @@ class RealtimeChannelLayer(RedisChannelLayer):
                     # An inbox outlives its frames' expiry by a membership lifetime, so frames left
                     # in it are still there (and counted expired) when a send next reaches it.
                     self.expiry + self.group_expiry, self.capacity, self.prefix, self.drop_key, batch]
-            yield args, [group for group, _ in chunk]
+            yield args, [group for group, _ in chunk], start
 
     def _log_drops(self, result: FanoutResult) -> None:
         if result.dropped:
+            metrics.push_dropped(result.dropped, reason="inbox_full")
             shown = ", ".join(result.dropped_groups[:10]) + (" ..." if len(result.dropped_groups) > 10 else "")
             logger.warning("realtime: dropped %d frame(s): inbox full (capacity %d) for %s",
                            result.dropped, self.capacity, shown)
         if result.expired:
+            metrics.push_dropped(result.expired, reason="expired")
             logger.warning("realtime: %d frame(s) expired unread in a process inbox (older than %d s)",
                            result.expired, self.expiry)
 
@@ -558,8 +571,9 @@ class RealtimeChannelLayer(RedisChannelLayer):
         await super().flush()
 
 
-def _fanout_result(reply, groups: list[str]) -> FanoutResult:
-    appended, full, expired, offline, *lost = (int(x) for x in reply)
+def _fanout_result(reply, groups: list[str], offset: int = 0) -> FanoutResult:
+    appended, full, expired, offline, *marks = (int(x) for x in reply)
+    lost = [i for i in marks if i > 0]
     return FanoutResult(
         delivered=len(groups) - offline - len(lost),
         offline=offline,
@@ -567,6 +581,8 @@ def _fanout_result(reply, groups: list[str]) -> FanoutResult:
         dropped=full,
         expired=expired,
         dropped_groups=[groups[i - 1] for i in lost],
+        dropped_items=[offset + i - 1 for i in lost],
+        offline_items=[offset - i - 1 for i in marks if i < 0],
     )
 
 

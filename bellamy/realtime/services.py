@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from bellamy import metrics
 from bellamy.realtime.layers import RealtimeChannelLayer
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.sessions import user_group
@@ -62,8 +63,18 @@ def push_messages(messages: Iterable[tuple[int, dict]]) -> int:
         return 0
     layer = get_channel_layer()
     if isinstance(layer, RealtimeChannelLayer):
-        return layer.group_send_many_sync(items, sequence=True).delivered
+        result = layer.group_send_many_sync(items, sequence=True)
+        offline, lost = set(result.offline_items), set(result.dropped_items)
+        _count(items, sent=[n for n in range(len(items)) if n not in offline and n not in lost], offline=offline)
+        return result.delivered
     return _push_in_memory(layer, items)
+
+
+def _count(items: list[tuple[str, dict]], *, sent, offline) -> None:
+    """Metrics of one push: messages sent and not sent (offline), by message type (drops are
+    counted by the layer, by reason)."""
+    metrics.pushes_sent(items[n][1]["message"].get("type", "") for n in sent)
+    metrics.pushes_offline(items[n][1]["message"].get("type", "") for n in offline)
 
 
 def close_user_sockets(user_id: int) -> None:
@@ -86,12 +97,16 @@ def _push_in_memory(layer, items: list[tuple[str, dict]]) -> int:
     """The same contract on the in-memory layer: presence says who is online, each frame gets
     the group's next ``seq`` from a process-local counter."""
     online = get_presence().online({int(group.split(".", 1)[1]) for group, _ in items})
-    pending = []
+    pending, sent, offline = [], [], []
     with _memory_seq_lock:
-        for group, message in items:
+        for n, (group, message) in enumerate(items):
             if int(group.split(".", 1)[1]) in online:
                 _memory_seq[group] = _memory_seq.get(group, 0) + 1
                 pending.append((group, {**message, "seq": _memory_seq[group]}))
+                sent.append(n)
+            else:
+                offline.append(n)
+    _count(items, sent=sent, offline=offline)
     if pending:
         async_to_sync(_send_all)(layer, pending)
     return len(pending)

@@ -25,7 +25,7 @@ def test_line_charts_scale_each_metric_to_its_own_maximum():
     # given three days with posts 2, (missing), 4
     days = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
     rows = [DailyStats(day=days[0], posts=2, likes=1), DailyStats(day=days[2], posts=4, likes=1)]
-    charts = {chart.metric: chart for chart in line_charts(rows, days=days)}
+    charts = {chart.key: chart for chart in line_charts(rows, days=days)}
     # then one chart per metric; posts is drawn 44..628 wide, 12..148 high
     assert list(charts) == list(METRICS)
     posts = charts["posts"]

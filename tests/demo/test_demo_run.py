@@ -15,9 +15,11 @@ import hashlib
 import io
 import json
 import re
+import tempfile
 import unicodedata
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -96,8 +98,9 @@ def message_pairs(messages) -> set[tuple[int, int]]:
 
 def run_demo(**options) -> str:
     out = io.StringIO()
-    call_command("demo_run", subset=TWEETS, messages=MESSAGES, no_progress=True, no_analytics=True,
-                 stdout=out, stderr=io.StringIO(), **options)
+    with tempfile.TemporaryDirectory() as reports:
+        call_command("demo_run", subset=TWEETS, messages=MESSAGES, no_progress=True, no_analytics=True,
+                     report_dir=Path(reports), stdout=out, stderr=io.StringIO(), **options)
     return out.getvalue()
 
 
@@ -153,7 +156,7 @@ def test_demo_run_on_a_slice_stores_exactly_what_the_raw_files_say_and_is_idempo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_live_posts_go_through_the_services_and_every_event_is_processed():
+def test_live_posts_go_through_the_services_and_every_event_is_processed(tmp_path):
     # given: the raw slice
     _nodes, edges = raw_edges()
     friends: dict[int, set[int]] = defaultdict(set)
@@ -166,8 +169,9 @@ def test_live_posts_go_through_the_services_and_every_event_is_processed():
     all_likes = sum(len(expected_likers(row, friends)) for row in tweets)
 
     # when: the newest 5 of 20 tweets go live
+    out = io.StringIO()
     call_command("demo_run", subset=20, messages=50, live_posts=5, no_progress=True, no_analytics=True,
-                 stdout=io.StringIO(), stderr=io.StringIO())
+                 report_dir=tmp_path, stdout=out, stderr=io.StringIO())
 
     # then: 5 post.created and one post.liked per like, all sent and handled
     assert Post.objects.count() == 20
@@ -186,6 +190,16 @@ def test_live_posts_go_through_the_services_and_every_event_is_processed():
     post = Post.objects.get(author__username=f"fb{node_of_author(newest['author_id'])}", created_at=created)
     payload = OutboxEvent.objects.get(type="post.created", payload__data__post_id=post.pk).payload
     assert payload["data"]["created_at"] == newest["created_at"]
+    # and: the reports were written beside each other; every event and task run of the run is
+    # attributed to the live stage in the HTML report, and the bulk stages published nothing
+    text, html = (tmp_path / "report.txt").read_text(), (tmp_path / "report.html").read_text()
+    assert text.strip() in out.getvalue()
+    assert f"report written to {tmp_path / 'report.txt'} and {tmp_path / 'report.html'}" in out.getvalue()
+    published = re.search(r'data-chart="flow-published">(.*?)</svg>', html, re.S).group(1)
+    assert f"<title>4 live posts through the pipeline: {len(types)}</title>" in published
+    assert "<title>2 tweets bulk load: 0</title>" in published
+    handled_chart = re.search(r'data-chart="flow-handled">(.*?)</svg>', html, re.S).group(1)
+    assert f"<title>4 live posts through the pipeline: {ProcessedEvent.objects.count()}</title>" in handled_chart
 
 
 # --- importers: weights, idempotency, errors ----------------------------------------------------

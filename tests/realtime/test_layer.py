@@ -280,3 +280,22 @@ def test_an_unreadable_inbox_entry_is_logged_and_the_frames_after_it_arrive(make
     assert [r.getMessage() for r in caplog.records] == [
         f"realtime: skipped an unreadable inbox entry of 20 bytes in {layer.inbox_key}"
     ]
+
+
+def test_a_batch_says_which_items_were_offline_and_which_lost_a_frame_across_chunks(make_layer):
+    # Given a stalled process whose inbox holds 2 frames, with user 11's socket, and user 12 offline
+    stalled = make_layer(capacity=2)
+    sender = RealtimeChannelLayer(hosts=[REDIS_URL], prefix=stalled.prefix, capacity=2)
+
+    async def join():
+        await stalled.group_add("user.11", f"specific.{stalled.client_prefix}!socket1")
+
+    asyncio.run(join())
+    # When a batch of 1,003 items (two Lua calls) ends with 3 frames for user 11 and one for user 12
+    items = [("user.12", frame(n)) for n in range(999)] + [("user.11", frame(n)) for n in range(3)]
+    items.append(("user.12", frame(3)))
+    result = sender.group_send_many_sync(items, sequence=True)
+    # Then the indices are those of the whole batch: 1,000 offline, the third frame of user 11 lost
+    assert result.offline_items == [*range(999), 1002]
+    assert result.dropped_items == [1001]
+    assert (result.delivered, result.offline, result.dropped) == (2, 1000, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from bellamy import metrics
 from bellamy.events.backends.base import EventBus
 from bellamy.events.dispatch import dispatch, dispatch_batch
 from bellamy.events.envelope import Envelope
@@ -34,6 +35,7 @@ class InProcessBus(EventBus):
             logger.warning("in-process dispatch of a batch of %d failed (%s); dispatching one by one",
                            len(decoded), exc)
         else:
+            metrics.events_consumed(envelope.type for envelope in decoded)
             return [None] * len(decoded)
         results: list[BaseException | None] = []
         failed_keys: set[str] = set()
@@ -49,6 +51,7 @@ class InProcessBus(EventBus):
                 results.append(exc)
             else:
                 results.append(None)
+                metrics.event_consumed(envelope.type)
         return results
 
     def ping(self) -> None:

@@ -27,7 +27,10 @@ on the embedded default with ``--subset 2000``):
    processed, the top 10 trending hashtags per window,
    a sample user's feed/suggestions/unread notifications, and the time of each stage.
    ``analytics_recompute`` (when installed) runs before the report over the dataset's days
-   and today.
+   and today. The report is printed and written to ``--report-dir`` (default ``.data/demo``)
+   as ``report.txt`` and ``report.html`` — a self-contained page of SVG charts: hashtag
+   activity with the detected surges, the ego-Facebook degree distribution, events and
+   notifications per stage, stage timings (``demo.report_html``).
 
 Idempotent: a second run creates no users, friendships, posts or likes and sends no events
 (live rows already imported are skipped), and recomputes the derived data.
@@ -45,7 +48,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
-from demo import importers, pipeline, report
+from demo import importers, pipeline, report, report_html
 from deploy.stack import StackError
 from trends import trending
 from trends.services import global_trends_recompute, trend_buckets_rebuild
@@ -67,12 +70,16 @@ class Command(BaseCommand):
         parser.add_argument("--drain-timeout", type=float, default=900.0, help="Seconds to wait for the backlog.")
         parser.add_argument("--no-analytics", action="store_true", help="Skip analytics_recompute.")
         parser.add_argument("--no-progress", action="store_true", help="Hide progress bars.")
+        parser.add_argument("--report-dir", type=Path, default=None,
+                            help="Where report.txt and report.html are written (default .data/demo).")
 
     def _stage(self, name: str, func):
+        before = report.flow_counts()
         started = time.perf_counter()
         summary = func() or ""
         seconds = time.perf_counter() - started
         self.stages.append((name, seconds, summary))
+        self.flow.append((name, *(after - b for after, b in zip(report.flow_counts(), before, strict=True))))
         self.stdout.write(f"[{seconds:7.1f} s] {name}: {summary}")
         self.stdout.flush()
 
@@ -82,10 +89,11 @@ class Command(BaseCommand):
         return " | ".join(line for line in out.getvalue().splitlines() if line.strip())
 
     def handle(self, *args, subset, live_posts, edges, messages, sample_user, mode, drain_timeout, no_analytics,
-               no_progress, **options):
+               no_progress, report_dir, **options):
         if subset is not None and subset < 0 or live_posts < 0:
             raise CommandError("--subset and --live-posts must be >= 0")
         self.stages: list[tuple[str, float, str]] = []
+        self.flow: list[tuple[str, int, int, int]] = []
         self.progress = not no_progress
         try:
             edges_path = edges or importers.dataset_path(importers.EDGES_FILE)
@@ -157,9 +165,13 @@ class Command(BaseCommand):
         sample = sample_user or (chosen.username if chosen else None)
         result = report.collect(
             mode=mode or ("production stack" if pipeline.kafka_bus() else "embedded default"),
-            scope=scope, trends_as_of=newest, sample_username=sample, stages=self.stages,
+            scope=scope, trends_as_of=newest, sample_username=sample, stages=self.stages, flow=self.flow,
         )
-        self.stdout.write(report.render(result))
+        text = report.render(result)
+        self.stdout.write(text)
+        text_path, html_path = report_html.write_reports(
+            result, text, report_dir or settings.BASE_DIR / ".data" / "demo")
+        self.stdout.write(f"report written to {text_path} and {html_path}")
 
     def _guard(self, func):
         def run():
