@@ -192,6 +192,9 @@ CELERY_BEAT_SCHEDULE = {
     "expire-notifications": {
         "task": "notifications.expire_task", "schedule": 3600.0, "options": {"queue": "notifications"},
     },
+    "prune-graph-applied-events": {
+        "task": "graph.prune_applied_events_task", "schedule": 3600.0, "options": {"queue": "graph"},
+    },
 }
 CELERY_TIMEZONE = "UTC"
 

@@ -10,8 +10,8 @@ created and migrated by ``bench._common.setup_django``)::
 
 Steps: import the edge list into PostgreSQL (users ``fb<node>`` + friendships, through
 ``manage.py graph_import_edges`` with the ORM store); time a bulk load of the same edges into
-each store (ORM store emptied first; the benchmark's own user ids deleted from Neo4j first — the
-Neo4j database is never wiped); then time ``store.suggestions(user, limit)`` for the same seeded
+each store (ORM store emptied first; the benchmark's own Neo4j namespace, ``bench_graph_suggestions``,
+cleared first — no other namespace on the server is touched); then time ``store.suggestions(user, limit)`` for the same seeded
 random users on each backend, and a plain-SQL friends-of-friends count on the source-of-truth
 ``Friendship`` table as the baseline. Prints a table. The Neo4j nodes it wrote are deleted at the
 end (``--keep`` keeps them).
@@ -63,7 +63,6 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
-    from neomodel import db as neo
 
     from graph.models import Friendship
     from graph.stores.neo4j import Neo4jGraphStore
@@ -91,13 +90,12 @@ def main() -> int:
           f"(import command, incl. ORM store: {seconds:.1f} s)")
 
     orm = OrmGraphStore()
-    neo4j = Neo4jGraphStore(url=neo4j_url)
+    # Its own namespace on the shared server: clearing it touches no other deployment's graph.
+    neo4j = Neo4jGraphStore(url=neo4j_url, namespace="bench_graph_suggestions")
     neo4j.install_schema()
 
     def delete_bench_nodes():
-        for start in range(0, len(user_ids), 500):
-            neo.cypher_query("UNWIND $ids AS id MATCH (n:User {user_id: id}) DETACH DELETE n",
-                             {"ids": user_ids[start:start + 500]})
+        neo4j.clear(force=True)
 
     # 2. Bulk load of the store alone, both backends, from empty.
     orm.clear(force=True)

@@ -2,7 +2,8 @@
 
 Measures, for the ORM store (PostgreSQL) and the MongoDB store:
 
-- fan-out: seconds from the start of ``notifications.post_created_task`` to every
+- fan-out: seconds from the start of ``notifications.notify_task`` (a batch of one
+  ``post.created``) to every
   ``friend_posted`` notification stored (the task returns after its transaction commits), for
   an author with 1,000 and with 5,000 friends (median of ``--runs`` posts);
 - listing: latency of one page (20) of a recipient holding 10,000 notifications — the first
@@ -141,7 +142,7 @@ def main() -> None:
                     )
                     before = store.count()
                     started = time.perf_counter()
-                    stored = tasks.post_created_task.apply(args=[envelope.to_dict()]).get()
+                    stored = tasks.notify_task.apply(args=[[envelope.to_dict()]]).get()["stored"]
                     timings.append(time.perf_counter() - started)
                     assert stored == n and store.count() - before == n, (stored, n)
                 figures[label][f"fanout_{n}_seconds"] = statistics.median(timings)

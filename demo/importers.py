@@ -556,29 +556,24 @@ def import_interactions(messages: list[tuple[int, int, int]], *, now: datetime |
 
 
 def graph_projection_rebuild(*, batch_size: int = 5000, on_step: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Rebuild the graph store's projection of **this database's users**: friend edges from
+    """Rebuild the graph store's projection of **this deployment**: friend edges from
     PostgreSQL and the interaction weights of :func:`pg_interaction_weights`.
 
-    ``graph_backfill`` does the same after clearing the *whole* store; on a Neo4j server shared
-    with other databases (test runs, another stack) that would wipe their data too, so this
-    deletes only the nodes of this database's user ids (``delete_user``) before rebuilding. The
-    ORM store's tables belong to this database, so it is simply cleared (as ``graph_backfill``).
+    The store is cleared first; that is scoped to this deployment on both backends (the ORM
+    store's tables live in this database; the Neo4j store clears only its namespace, the demo's
+    ``BELLAMY_NAMESPACE``), so a stack or a test run sharing the Neo4j
+    server keeps its graph — the demo once reported 88,235 friendships against the dataset's
+    88,234 because another deployment's edge leaked in.
 
     Returns:
         ``{"users", "friendships", "weights"}`` written.
     """
-    from graph.stores.orm import OrmGraphStore
-
     store = get_graph_store()
     now = timezone.now()
-    user_ids = list(get_user_model().objects.order_by("id").values_list("id", flat=True))
-    if isinstance(store, OrmGraphStore):
-        store.clear(force=True)  # its tables live in this database: clearing is scoped already
-    else:
-        for uid in user_ids:
-            store.delete_user(uid)
+    users = get_user_model().objects.count()
+    store.clear(force=True)
     if on_step:
-        on_step(f"cleared the projection of {len(user_ids)} users")
+        on_step(f"cleared the projection ({users} users in this database)")
     pairs = list(Friendship.objects.order_by("id").values_list("user_low_id", "user_high_id"))
     for batch in chunks(pairs, batch_size):
         store.bulk_add_friendships(batch)
@@ -586,4 +581,4 @@ def graph_projection_rebuild(*, batch_size: int = 5000, on_step: Callable[[str],
     rows = [(f, t, w, now) for (f, t), w in sorted(weights.items())]
     for batch in chunks(rows, batch_size):
         store.bulk_set_weights(batch)
-    return {"users": len(user_ids), "friendships": len(pairs), "weights": len(rows)}
+    return {"users": users, "friendships": len(pairs), "weights": len(rows)}

@@ -6,6 +6,11 @@ score change, friendship accepted or removed, a block, moderation) replace the t
 every affected viewer in one ``set_many`` round trip (:func:`feed_versions_bump`), so their
 old pages are never read again and simply expire (``PAGE_TTL``, the safety net).
 
+Pushes of ``feed.updated`` are bounded per viewer (:func:`feed_push_due`): at most one per
+:data:`PUSH_INTERVAL` seconds, however many events change the feed (a like toggled 50 times
+moves the post's score back and forth 50 times). Versions are bumped regardless, so the next
+read is fresh; only the hint to re-read is rate-limited.
+
 Pages store post ids and the next cursor only; the posts themselves are loaded, and their
 visibility re-checked, on every read (:mod:`feed.selectors`), so a stale page can never show
 a deleted, moderated or no-longer-visible post.
@@ -16,12 +21,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 #: Seconds a cached page lives even if no event replaces its version (safety net).
 PAGE_TTL = 60
 #: Seconds a version token lives (a missing token reads as a fresh version).
 VERSION_TTL = 7 * 24 * 3600
+#: Seconds within which a viewer gets at most one ``feed.updated`` push.
+PUSH_INTERVAL = 10
 
 
 def _version_key(viewer_id: int) -> str:
@@ -49,6 +56,43 @@ def feed_versions_bump(viewer_ids: Iterable[int]) -> list[int]:
     if ids:
         cache.set_many({_version_key(v): uuid.uuid4().hex[:12] for v in ids}, VERSION_TTL)
     return ids
+
+
+def _push_key(viewer_id: int) -> str:
+    return f"feed:pushed:{viewer_id}"
+
+
+def _redis_client():
+    """The primary's redis-py client when the cache is django-redis (``REDIS_URL``), else None."""
+    try:
+        from django_redis.cache import RedisCache
+    except ImportError:  # pragma: no cover - django-redis is a runtime requirement
+        return None
+    backend = caches["default"]
+    return backend.client.get_client(write=True) if isinstance(backend, RedisCache) else None
+
+
+def feed_push_due(viewer_ids: Iterable[int]) -> list[int]:
+    """The viewers of ``viewer_ids`` who may be pushed ``feed.updated`` now, marking them.
+
+    A viewer is due when no push was marked for them in the last :data:`PUSH_INTERVAL` seconds.
+    On Redis one pipelined round trip of ``SET key 1 NX EX interval`` for the whole list; on the
+    local-memory cache one ``add`` per viewer (in-process).
+
+    Returns:
+        The due viewer ids, sorted.
+    """
+    ids = sorted(set(viewer_ids))
+    if not ids:
+        return []
+    client = _redis_client()
+    if client is None:
+        return [v for v in ids if cache.add(_push_key(v), 1, PUSH_INTERVAL)]
+    backend = caches["default"]
+    pipe = client.pipeline(transaction=False)
+    for viewer in ids:
+        pipe.set(backend.make_key(_push_key(viewer)), b"1", nx=True, ex=PUSH_INTERVAL)
+    return [viewer for viewer, marked in zip(ids, pipe.execute(), strict=True) if marked]
 
 
 def page_key(viewer_id: int, *, order: str, limit: int, cursor: str | None) -> str:

@@ -1,59 +1,38 @@
-"""Tasks of the scoring worker (queue ``scoring``): thin wrappers around :mod:`feed.services`.
+"""Tasks of the scoring worker (queue ``scoring``) and of feed cache invalidation (queue
+``default``): thin wrappers around :mod:`feed.services` and :mod:`feed.invalidation`.
 
-Event tasks are registered with :func:`bellamy.events.idempotency.event_task` (one run per
-event id) and routed in ``bellamy/events/routes.py`` (``SCORING_ROUTES``). Each recomputes
-the score of the event's ``post_id`` from the database, so even a repeat would be harmless.
+Both event tasks are :func:`~bellamy.events.idempotency.batch_task` s routed in
+``bellamy/events/routes.py``: the forwarder hands each a batch of events, the events already
+handled are skipped in one statement, and the handler does its work for the whole batch at once.
+Scores are recomputed from the database, so even a repeat under another id would be harmless.
 """
 
 from __future__ import annotations
 
 from bellamy.celery import app
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import event_task
+from bellamy.events.idempotency import batch_task
 from feed import services
-from feed.invalidation import feed_invalidate_for_event
+from feed.invalidation import feed_invalidate_for_events
 
 
-def _refresh(envelope: Envelope) -> float | None:
-    """Rescore ``envelope.data["post_id"]``; returns the new score (None: post gone)."""
-    row = services.content_score_refresh(post_id=int(envelope.data["post_id"]))
-    return row.score if row else None
+@batch_task("feed.rescore_posts_task")
+def rescore_posts_task(envelopes: list[Envelope]) -> dict[int, float]:
+    """``post.created``, ``post.liked``, ``post.unliked``, ``comment.created``, ``post.deleted``,
+    ``post.moderated`` → rescore the batch's distinct ``post_id`` s in one pass
+    (:func:`feed.services.content_scores_refresh`: one components query, one bulk upsert).
 
+    A first score publishes nothing; a deleted or moderated post scores 0.0 (restored when made
+    visible again).
 
-@event_task("feed.post_created_task")
-def post_created_task(envelope: Envelope) -> float | None:
-    """``post.created`` → first score of the post (publishes nothing)."""
-    return _refresh(envelope)
-
-
-@event_task("feed.post_liked_task")
-def post_liked_task(envelope: Envelope) -> float | None:
-    """``post.liked`` → rescore; may publish ``content_score.updated``."""
-    return _refresh(envelope)
-
-
-@event_task("feed.post_unliked_task")
-def post_unliked_task(envelope: Envelope) -> float | None:
-    """``post.unliked`` → rescore; may publish ``content_score.updated``."""
-    return _refresh(envelope)
-
-
-@event_task("feed.comment_created_task")
-def comment_created_task(envelope: Envelope) -> float | None:
-    """``comment.created`` → rescore; may publish ``content_score.updated``."""
-    return _refresh(envelope)
-
-
-@event_task("feed.post_deleted_task")
-def post_deleted_task(envelope: Envelope) -> float | None:
-    """``post.deleted`` → score 0.0; publishes ``content_score.updated`` if it was positive."""
-    return _refresh(envelope)
-
-
-@event_task("feed.post_moderated_task")
-def post_moderated_task(envelope: Envelope) -> float | None:
-    """``post.moderated`` → score 0.0 when hidden/removed, restored when made visible again."""
-    return _refresh(envelope)
+    Returns:
+        ``{post id: new score}`` of the posts that still exist.
+    Events:
+        ``content_score.updated`` for each post whose score moved more than
+        :data:`feed.scoring.CHANGE_THRESHOLD`.
+    """
+    post_ids = sorted({int(envelope.data["post_id"]) for envelope in envelopes})
+    return {row.post_id: row.score for row in services.content_scores_refresh(post_ids=post_ids)}
 
 
 @app.task(name="feed.recompute_recent_scores_task")
@@ -65,9 +44,9 @@ def recompute_recent_scores_task(batch_size: int = 500, max_batches: int = 20) -
 
 # --- feed cache invalidation (queue ``default``) -----------------------------------------------
 
-@event_task("feed.invalidate_feeds_task")
-def invalidate_feeds_task(envelope: Envelope) -> list[int]:
-    """Any event that changes feeds → bump the affected viewers' feed versions and push
-    ``feed.updated`` to those online (:func:`feed.invalidation.feed_invalidate_for_event`).
-    Returns the user ids invalidated."""
-    return feed_invalidate_for_event(event_type=envelope.type, data=envelope.data)
+@batch_task("feed.invalidate_feeds_task")
+def invalidate_feeds_task(envelopes: list[Envelope]) -> list[int]:
+    """Any batch of events that change feeds → bump the affected viewers' feed versions in one
+    round trip and push ``feed.updated`` to those online and due
+    (:func:`feed.invalidation.feed_invalidate_for_events`). Returns the user ids invalidated."""
+    return feed_invalidate_for_events(events=envelopes)

@@ -59,3 +59,20 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_user_id} → {self.to_user_id}: {self.weight}"
+
+
+class AppliedEvent(models.Model):
+    """An event whose weight changes the ORM store applied (:meth:`OrmGraphStore.apply_interactions`),
+    with the steps it produced, so a redelivered event changes nothing and gets its steps back.
+
+    Written in the same transaction as the weights; pruned after
+    :data:`graph.stores.base.APPLIED_RETENTION` by ``graph.prune_applied_events_task``.
+    """
+
+    event_id = models.CharField(max_length=64, primary_key=True)
+    #: ``[[from_id, to_id, before, after], ...]`` (:func:`graph.stores.base.steps_to_json`).
+    steps = models.JSONField(default=list)
+    applied_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"applied {self.event_id}"

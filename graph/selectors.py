@@ -8,6 +8,7 @@ query that Django embeds as a subquery, e.g.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,81 @@ def friend_ids(user_id: int) -> QuerySet:
         .values_list("friend_id", flat=True)
         .order_by()
     )
+
+
+def friend_ids_by_user(user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Return ``{user id: ids of that user's friends}`` for every id of ``user_ids`` (one query,
+    whatever their number; an id without friends maps to an empty set)."""
+    ids = set(user_ids)
+    result: dict[int, set[int]] = {uid: set() for uid in ids}
+    if not ids:
+        return result
+    rows = Friendship.objects.filter(Q(user_low_id__in=ids) | Q(user_high_id__in=ids)).values_list(
+        "user_low_id", "user_high_id"
+    )
+    for low, high in rows:
+        if low in result:
+            result[low].add(high)
+        if high in result:
+            result[high].add(low)
+    return result
+
+
+def active_friend_ids_by_user(user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """:func:`friend_ids_by_user` restricted to active friends (one query, joined with the users)."""
+    ids = set(user_ids)
+    result: dict[int, set[int]] = {uid: set() for uid in ids}
+    if not ids:
+        return result
+    rows = Friendship.objects.filter(Q(user_low_id__in=ids) | Q(user_high_id__in=ids)).values_list(
+        "user_low_id", "user_high_id", "user_low__is_active", "user_high__is_active"
+    )
+    for low, high, low_active, high_active in rows:
+        if low in result and high_active:
+            result[low].add(high)
+        if high in result and low_active:
+            result[high].add(low)
+    return result
+
+
+def blocked_ids_by_user(user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """Return ``{user id: ids of the users blocked by or blocking that user}`` for every id of
+    ``user_ids`` (one query; blocks hide both ways, as :func:`blocked_ids`)."""
+    ids = set(user_ids)
+    result: dict[int, set[int]] = {uid: set() for uid in ids}
+    if not ids:
+        return result
+    rows = Block.objects.filter(Q(blocker_id__in=ids) | Q(blocked_id__in=ids)).values_list("blocker_id", "blocked_id")
+    for blocker, blocked in rows:
+        if blocker in result:
+            result[blocker].add(blocked)
+        if blocked in result:
+            result[blocked].add(blocker)
+    return result
+
+
+def friendships_among(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Return the pairs of ``pairs`` that are friends now, as canonical ``(low, high)`` tuples
+    (one query, whatever the number of pairs; self pairs are never friends)."""
+    wanted = {pair(a, b) for a, b in pairs if a != b}
+    if not wanted:
+        return set()
+    # A superset by each side's ids (one indexed query), narrowed to the exact pairs here.
+    rows = Friendship.objects.filter(
+        user_low_id__in={low for low, _high in wanted}, user_high_id__in={high for _low, high in wanted}
+    ).values_list("user_low_id", "user_high_id")
+    return {row for row in rows if row in wanted}
+
+
+def blocks_among(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Return the pairs of ``pairs`` blocked either way, as canonical ``(low, high)`` tuples (one
+    query, whatever the number of pairs)."""
+    wanted = {pair(a, b) for a, b in pairs if a != b}
+    if not wanted:
+        return set()
+    users = {uid for p in wanted for uid in p}
+    rows = Block.objects.filter(blocker_id__in=users, blocked_id__in=users).values_list("blocker_id", "blocked_id")
+    return {pair(a, b) for a, b in rows} & wanted
 
 
 def are_friends(a_id: int, b_id: int) -> bool:

@@ -5,14 +5,24 @@ of truth, decides who may be shown: never a friend, never someone with a pending
 way, never someone blocked either way, never an inactive user.
 
 **Cache.** The store's ranked list (ids, mutual counts, scores — no user data) is cached in the
-Django cache for :data:`CACHE_SECONDS` (60 s) under ``graph:suggestions:<user id>:<limit>``.
-The PostgreSQL filter runs on every request, *after* the cache, so a block, a new friendship
-or a request hides a user at once; what can be up to 60 s stale is only the ranking (a new
-friend-of-friend appears, or a score changes, within a minute). Nothing invalidates the key.
+Django cache for :data:`CACHE_SECONDS` (60 s) under ``graph:suggestions:<user id>:<version>:<size>``.
+The version token (``graph:suggestions:ver:<user id>``) is replaced by the graph worker right
+after it applied a friendship change (:func:`suggestion_versions_bump`, one round trip for every
+affected user: both users and the friends of each), so a new friend's friends show within seconds
+of the worker running. What the 60 s may still hold back is a score moved by interaction weights
+alone. The PostgreSQL filter runs on every request, *after* the cache, so a block, a new
+friendship or a request hides a user at once.
+
+**Exactly ``limit``.** Candidates the filter drops (an inactive user, a friendship or block the
+projection does not have yet) would leave a page short, so the store is asked for more than
+``limit`` (:func:`fetch_size`) and, while the page is still short and the store had more,
+asked again for four times as many (at most :data:`MAX_FETCH`).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -26,6 +36,10 @@ from graph.stores import get_graph_store
 
 #: Seconds a user's ranked suggestion list stays cached.
 CACHE_SECONDS = 60
+#: Seconds a version token lives (a missing token reads as a fresh version).
+VERSION_TTL = 7 * 24 * 3600
+#: Most candidates asked of the store for one request.
+MAX_FETCH = 1000
 #: Largest ``limit`` of ``GET /api/friends/suggestions``.
 MAX_LIMIT = 50
 #: Default ``limit``.
@@ -55,13 +69,49 @@ def excluded_user_ids(user_id: int) -> set[int]:
     return pending_request_user_ids(user_id) | set(blocked_ids(user_id))
 
 
-def cache_key(user_id: int, limit: int) -> str:
-    """The cache key of ``user_id``'s ranked list of length ``limit``."""
-    return f"graph:suggestions:{user_id}:{limit}"
+def _version_key(user_id: int) -> str:
+    return f"graph:suggestions:ver:{user_id}"
+
+
+def suggestions_version(user_id: int) -> str:
+    """``user_id``'s current suggestion version token (created on first use)."""
+    key = _version_key(user_id)
+    token = cache.get(key)
+    if token is None:
+        token = uuid.uuid4().hex[:12]
+        if not cache.add(key, token, VERSION_TTL):
+            token = cache.get(key) or token
+    return token
+
+
+def suggestion_versions_bump(user_ids: Iterable[int]) -> list[int]:
+    """Give each user a new suggestion version token in one round trip, so their cached ranked
+    lists are never read again (they expire with :data:`CACHE_SECONDS`).
+
+    Returns:
+        The distinct user ids bumped, sorted.
+    """
+    ids = sorted(set(user_ids))
+    if ids:
+        cache.set_many({_version_key(uid): uuid.uuid4().hex[:12] for uid in ids}, VERSION_TTL)
+    return ids
+
+
+def cache_key(user_id: int, size: int) -> str:
+    """The cache key of ``user_id``'s ranked list of (at most) ``size`` candidates, at the user's
+    current version."""
+    return f"graph:suggestions:{user_id}:{suggestions_version(user_id)}:{size}"
+
+
+def fetch_size(limit: int) -> int:
+    """How many candidates to ask the store for a page of ``limit``: twice as many plus 10
+    (never more than :data:`MAX_FETCH`)."""
+    return min(MAX_FETCH, 2 * limit + 10)
 
 
 def ranked_candidates(user_id: int, *, limit: int) -> list[tuple[int, int, float]]:
-    """The store's ranked ``[(user_id, mutual_friends, score)]`` for ``user_id``, cached 60 s."""
+    """The store's ranked ``[(user_id, mutual_friends, score)]`` for ``user_id`` (at most
+    ``limit``), cached :data:`CACHE_SECONDS` at the user's version."""
     key = cache_key(user_id, limit)
     cached = cache.get(key)
     metrics.cache_lookup("suggestions", hit=cached is not None)
@@ -75,27 +125,38 @@ def ranked_candidates(user_id: int, *, limit: int) -> list[tuple[int, int, float
     return ranked
 
 
+def _allowed(user_id: int, candidate_ids: list[int]) -> dict[int, object]:
+    """``{id: User}`` of the candidates PostgreSQL allows to suggest to ``user_id`` (one query)."""
+    pending = FriendRequest.objects.filter(status=FriendRequest.Status.PENDING)
+    users = (
+        get_user_model().objects.filter(id__in=candidate_ids, is_active=True)
+        .exclude(id__in=friend_ids(user_id))
+        .exclude(id__in=blocked_ids(user_id))
+        .exclude(id__in=pending.filter(to_user_id=user_id).values("from_user_id"))
+        .exclude(id__in=pending.filter(from_user_id=user_id).values("to_user_id"))
+    )
+    return {user.id: user for user in users}
+
+
 def suggestions_for(user_id: int, *, limit: int = DEFAULT_LIMIT) -> list[SuggestedUser]:
     """Friend suggestions for ``user_id``, best first.
 
     Args:
         limit: 1..:data:`MAX_LIMIT` (validated by the caller).
     Returns:
-        At most ``limit`` :class:`SuggestedUser`, in the store's order (score desc, mutual desc,
-        id asc), restricted to active users who are not friends, not blocked either way and
-        have no pending request either way — checked in PostgreSQL on every call (one query for
-        the users, plus two for the exclusions when the ranked list is not cached).
+        Exactly ``limit`` :class:`SuggestedUser` when that many eligible candidates exist (fewer
+        only when the store has no more), in the store's order (score desc, mutual desc, id
+        asc), restricted to active users who are not friends, not blocked either way and have
+        no pending request either way — checked in PostgreSQL on every call (one query for the
+        users per store round, plus two for the exclusions when the ranked list is not cached).
     """
-    ranked = ranked_candidates(user_id, limit=limit)
-    if not ranked:
-        return []
-    pending = FriendRequest.objects.filter(status=FriendRequest.Status.PENDING)
-    users = (
-        get_user_model().objects.filter(id__in=[uid for uid, _m, _s in ranked], is_active=True)
-        .exclude(id__in=friend_ids(user_id))
-        .exclude(id__in=blocked_ids(user_id))
-        .exclude(id__in=pending.filter(to_user_id=user_id).values("from_user_id"))
-        .exclude(id__in=pending.filter(from_user_id=user_id).values("to_user_id"))
-    )
-    by_id = {user.id: user for user in users}
-    return [SuggestedUser(by_id[uid], mutual, score) for uid, mutual, score in ranked if uid in by_id]
+    size = fetch_size(limit)
+    while True:
+        ranked = ranked_candidates(user_id, limit=size)
+        if not ranked:
+            return []
+        by_id = _allowed(user_id, [uid for uid, _m, _s in ranked])
+        chosen = [SuggestedUser(by_id[uid], mutual, score) for uid, mutual, score in ranked if uid in by_id]
+        if len(chosen) >= limit or len(ranked) < size or size >= MAX_FETCH:
+            return chosen[:limit]
+        size = min(MAX_FETCH, size * 4)

@@ -1,43 +1,25 @@
-"""Graph worker tasks (queue ``graph``): keep the graph projection in step with the events.
+"""Graph worker tasks (queue ``graph``): thin wrappers around :mod:`graph.sync`.
 
-Routed in ``bellamy/events/routes.py`` (``GRAPH_ROUTES``). Each task is an
-:func:`~bellamy.events.idempotency.event_task`: an event is applied once per task (the record
-and the ORM store's writes commit together; with Neo4j see :mod:`graph.stores.neo4j`).
-
-Reactions (weights are directed ``from → to``; ``at`` = the event's ``occurred_at``):
-
-==================== =========================================================================
-``friendship.accepted`` add the friend edge ``from_user_id — to_user_id``
-``friendship.removed``  remove the edge ``user_id — friend_id``
-``user.blocked``        remove the edge and delete both weights ``blocker ↔ blocked``
-``post.liked``          ``user_id → author_id`` += :data:`~graph.weights.LIKE_WEIGHT`
-``post.unliked``        ``user_id → author_id`` -= :data:`~graph.weights.LIKE_WEIGHT` (floored at 0)
-``comment.created``     ``user_id → author_id`` += :data:`~graph.weights.COMMENT_WEIGHT`; and
-                        ``user_id → each mentioned`` += :data:`~graph.weights.MENTION_WEIGHT`
-``post.created``        ``author_id → each of mention_ids`` += :data:`~graph.weights.MENTION_WEIGHT`
-==================== =========================================================================
-
-Self-interactions (liking one's own post, mentioning oneself) are ignored. When a weight
-crosses :data:`~graph.weights.WEIGHT_THRESHOLD` (upward: from below to at-or-above; downward: from at-or-above
-to below, including a block clearing it) the task publishes ``relationship_weight.updated``
-``{from_user_id, to_user_id, weight}`` (key ``from_user_id``). Decay alone never publishes: it is
-applied on read and has no moment at which it "happens".
+One route, ``graph.apply_events_task``, takes every event type the graph worker handles
+(``GRAPH_ROUTES`` in ``bellamy/events/routes.py``), so a batch arrives as one task and its
+events keep their delivery order across types (an accept, a like and a block of one batch are
+applied in that order). The task is a :func:`~bellamy.events.idempotency.batch_task`: the events
+already handled are skipped in one statement and the rest recorded in the transaction of the
+service's PostgreSQL writes; the Neo4j store records the events it applied itself
+(:mod:`graph.stores.neo4j`), so a redelivered batch changes nothing on either store.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
-
+from django.utils import timezone
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
+from bellamy.celery import app
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import event_task
-from bellamy.events.services import publish
+from bellamy.events.idempotency import batch_task
+from graph import sync
 from graph.stores import get_graph_store
-from graph.weights import COMMENT_WEIGHT, LIKE_WEIGHT, MENTION_WEIGHT, WEIGHT_THRESHOLD
-
-logger = logging.getLogger(__name__)
+from graph.stores.base import APPLIED_RETENTION
 
 #: Transient store errors retried by Celery with exponential backoff.
 RETRY = {
@@ -47,108 +29,23 @@ RETRY = {
 }
 
 
-def _at(envelope: Envelope) -> datetime:
-    return datetime.fromisoformat(envelope.occurred_at)
+@batch_task("graph.apply_events_task", **RETRY)
+def apply_events_task(envelopes: list[Envelope]) -> dict:
+    """A batch of ``friendship.accepted``, ``friendship.removed``, ``user.blocked``,
+    ``post.liked``, ``post.unliked``, ``comment.created`` and ``post.created`` → friend edges and
+    interaction weights (:func:`graph.sync.projection_apply_events`).
 
-
-def crossed(before: float, after: float, threshold: float = WEIGHT_THRESHOLD) -> bool:
-    """True when a weight moved from one side of ``threshold`` to the other (``>=`` is above)."""
-    return (before >= threshold) != (after >= threshold)
-
-
-def change_weight(*, from_id: int, to_id: int, amount: float, at: datetime) -> float | None:
-    """Add ``amount`` to ``from_id → to_id`` in the graph store; publish on a threshold crossing.
-
-    Args:
-        amount: positive to strengthen, negative to weaken (the store floors at 0).
-        at: the moment of the interaction.
     Returns:
-        The new weight, or ``None`` for a self-interaction (ignored).
+        ``{"friendships", "steps", "published"}`` counts of the batch.
     Events:
-        ``relationship_weight.updated`` ``{from_user_id, to_user_id, weight}`` on a crossing.
+        ``relationship_weight.updated`` on each threshold crossing.
     """
-    if from_id == to_id:
-        return None
-    store = get_graph_store()
-    before = store.weight(from_id, to_id, at=at)
-    after = store.strengthen(from_id, to_id, amount, at=at)
-    if crossed(before, after):
-        publish(
-            "relationship_weight.updated",
-            key=from_id,
-            data={"from_user_id": from_id, "to_user_id": to_id, "weight": after},
-        )
-    return after
+    result = sync.projection_apply_events(events=envelopes)
+    return {"friendships": result.friendships, "steps": result.steps, "published": result.published}
 
 
-def _mentions(author_id: int, mention_ids, at: datetime) -> None:
-    for mentioned in sorted({int(m) for m in mention_ids or ()} - {author_id}):
-        change_weight(from_id=author_id, to_id=mentioned, amount=MENTION_WEIGHT, at=at)
-
-
-@event_task(name="graph.add_friendship_task", **RETRY)
-def add_friendship_task(envelope: Envelope) -> None:
-    """``friendship.accepted`` ``{request_id, from_user_id, to_user_id}`` → add the edge."""
-    data = envelope.data
-    get_graph_store().add_friendship(int(data["from_user_id"]), int(data["to_user_id"]))
-
-
-@event_task(name="graph.remove_friendship_task", **RETRY)
-def remove_friendship_task(envelope: Envelope) -> None:
-    """``friendship.removed`` ``{user_id, friend_id}`` → remove the edge."""
-    data = envelope.data
-    get_graph_store().remove_friendship(int(data["user_id"]), int(data["friend_id"]))
-
-
-@event_task(name="graph.block_task", **RETRY)
-def block_task(envelope: Envelope) -> None:
-    """``user.blocked`` ``{blocker_id, blocked_id}`` → remove the edge and both weights.
-
-    Publishes ``relationship_weight.updated`` with weight 0.0 for each direction that was at or
-    above the threshold.
-    """
-    blocker, blocked = int(envelope.data["blocker_id"]), int(envelope.data["blocked_id"])
-    if blocker == blocked:
-        return
-    store, at = get_graph_store(), _at(envelope)
-    before = {(blocker, blocked): store.weight(blocker, blocked, at=at),
-              (blocked, blocker): store.weight(blocked, blocker, at=at)}
-    store.remove_friendship(blocker, blocked)
-    store.clear_interactions(blocker, blocked)
-    for (from_id, to_id), weight in before.items():
-        if crossed(weight, 0.0):
-            publish("relationship_weight.updated", key=from_id,
-                    data={"from_user_id": from_id, "to_user_id": to_id, "weight": 0.0})
-
-
-@event_task(name="graph.like_task", **RETRY)
-def like_task(envelope: Envelope) -> None:
-    """``post.liked`` ``{post_id, author_id, user_id}`` → ``liker → author`` += 1.0."""
-    data = envelope.data
-    change_weight(from_id=int(data["user_id"]), to_id=int(data["author_id"]),
-                  amount=LIKE_WEIGHT, at=_at(envelope))
-
-
-@event_task(name="graph.unlike_task", **RETRY)
-def unlike_task(envelope: Envelope) -> None:
-    """``post.unliked`` ``{post_id, author_id, user_id}`` → ``liker → author`` -= 1.0 (floor 0)."""
-    data = envelope.data
-    change_weight(from_id=int(data["user_id"]), to_id=int(data["author_id"]),
-                  amount=-LIKE_WEIGHT, at=_at(envelope))
-
-
-@event_task(name="graph.comment_task", **RETRY)
-def comment_task(envelope: Envelope) -> None:
-    """``comment.created`` ``{comment_id, post_id, author_id, user_id, mention_ids}`` →
-    ``commenter → post author`` += 2.0 and ``commenter → mentioned`` += 0.5 each."""
-    data, at = envelope.data, _at(envelope)
-    commenter = int(data["user_id"])
-    change_weight(from_id=commenter, to_id=int(data["author_id"]), amount=COMMENT_WEIGHT, at=at)
-    _mentions(commenter, data.get("mention_ids"), at)
-
-
-@event_task(name="graph.post_mentions_task", **RETRY)
-def post_mentions_task(envelope: Envelope) -> None:
-    """``post.created`` ``{..., author_id, mention_ids}`` → ``author → mentioned`` += 0.5 each."""
-    data = envelope.data
-    _mentions(int(data["author_id"]), data.get("mention_ids"), _at(envelope))
+@app.task(name="graph.prune_applied_events_task")
+def prune_applied_events_task() -> int:
+    """Beat task: forget the graph store's applied-event records older than
+    :data:`~graph.stores.base.APPLIED_RETENTION` (7 days). Returns how many were deleted."""
+    return get_graph_store().prune_applied(timezone.now() - APPLIED_RETENTION)

@@ -2,24 +2,29 @@
 
 Rules for every event (ARCHITECTURE.md §5): the actor is never notified about their own
 action, nor is a user blocked either way with the actor, nor anyone who cannot see the post
-(``posts.selectors.visible_posts`` through :mod:`notifications.selectors`). Every write is
-idempotent per ``(event id, recipient)``. After storing, each new or updated notification is
-pushed to its recipient's open sockets (``{"type": "notification.created", "data":
-<notification object>}``) once the surrounding transaction commits: a friend's new post reaches
-each online friend as that one frame (``friend_posted`` or ``mentioned``, README "Real time").
+(``posts.selectors.visible_posts`` through :mod:`notifications.selectors`). The worker hands a
+whole batch of events to :func:`notifications_apply_events`, which writes in bulk. Every write is
+idempotent per ``(event id, recipient)``. After storing, each new notification, and each grouped
+one a new actor joined, is pushed to its recipient's open sockets (``{"type":
+"notification.created", "data": <notification object>}``) once the surrounding transaction
+commits — one push call per batch. A friend's new post reaches each online friend as that one
+frame (``friend_posted``, or ``mentioned`` for a mentioned friend; README "Real time").
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from bellamy import metrics
+from bellamy.events.envelope import Envelope
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages
 from graph import selectors as graph_selectors
@@ -44,170 +49,199 @@ PUSH_TYPE = "notification.created"
 
 
 def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
-    """After commit, push each record to its recipient if online (actors resolved in one
-    query for the batch)."""
+    """After commit, push each record to its recipient if online, in ONE
+    :func:`bellamy.realtime.services.push_messages` call grouped per recipient (one presence
+    round trip; actors of the online recipients' notifications resolved in one query)."""
     if not records:
         return
     records = list(records)
 
     def push() -> None:
-        # One presence round trip for the whole batch; offline recipients cost nothing more.
+        # Objects are built only for online recipients; offline ones cost the presence lookup.
         online = get_presence().online({record.recipient_id for record in records})
-        pending = [record for record in records if record.recipient_id in online]
+        pending = sorted((r for r in records if r.recipient_id in online), key=lambda r: r.recipient_id)
         metrics.push_offline(PUSH_TYPE, len(records) - len(pending))
-        push_messages(
-            (record.recipient_id, {"type": PUSH_TYPE, "data": data})
-            for record, data in zip(pending, selectors.notification_objects(pending), strict=True)
-        )
+        if pending:
+            push_messages(
+                (record.recipient_id, {"type": PUSH_TYPE, "data": data})
+                for record, data in zip(pending, selectors.notification_objects(pending), strict=True)
+            )
 
     transaction.on_commit(push)
 
 
-def _add(notifications: Sequence[NewNotification]) -> list[str]:
-    """Store ``notifications`` in one bulk write and push the new ones; return their ids."""
-    if not notifications:
-        return []
-    records = get_notification_store().add_many_records(notifications)
-    _push_on_commit(records)
-    return [record.id for record in records]
+def _at(envelope: Envelope) -> datetime:
+    """The event time (``occurred_at``, RFC 3339) as an aware datetime."""
+    return datetime.fromisoformat(envelope.occurred_at.replace("Z", "+00:00"))
 
 
-def _notify_one(
-    *, type: str, event_id: str, recipient_id: int, actor_id: int, at: datetime, post_id: int | None = None
-) -> str | None:
-    if recipient_id == actor_id or graph_selectors.is_blocked_either_way(recipient_id, actor_id):
-        return None
-    ids = _add([NewNotification(recipient_id, type, event_id, actor_id, at, post_id=post_id)])
-    return ids[0] if ids else None
+def _user_ids(values: Iterable) -> list[int]:
+    """The integer ids of ``values`` (garbage left out), without repeats, in order."""
+    return [v for v in dict.fromkeys(values or ()) if isinstance(v, int) and not isinstance(v, bool)]
 
 
-def notification_friend_request(*, event_id: str, from_user_id: int, to_user_id: int, at: datetime) -> str | None:
-    """``friendship.requested``: notify ``to_user_id`` (type ``friend_request``, actor the sender).
+@dataclass(frozen=True)
+class NotifyResult:
+    """What :func:`notifications_apply_events` did: notifications stored (new, ungrouped),
+    groups created or changed, notifications deleted, and how many of the stored or changed
+    ones are pushed after commit (to their recipients if online)."""
 
+    stored: int
+    grouped: int
+    deleted: int
+    to_push: int
+
+
+@dataclass
+class _Lookups:
+    """Everything the rules need for a batch, read in a constant number of queries."""
+
+    blocked: dict[int, set[int]]
+    friends: dict[int, set[int]]
+    active: set[int]
+    visible: set[tuple[int, int]]
+
+
+def _lookups(events: Sequence[Envelope]) -> _Lookups:
+    actors: set[int] = set()
+    authors: set[int] = set()
+    candidates: set[int] = set()
+    for e in events:
+        data = e.data
+        if e.type == "friendship.requested":
+            actors.add(data["from_user_id"])
+        elif e.type == "friendship.accepted":
+            actors.add(data["to_user_id"])
+        elif e.type == "post.created":
+            actors.add(data["author_id"])
+            authors.add(data["author_id"])
+            candidates.update(_user_ids(data.get("mention_ids")))
+        elif e.type in ("post.liked", "comment.created"):
+            actors.add(data["user_id"])
+            candidates.update(_user_ids(data.get("mention_ids")))
+    blocked = graph_selectors.blocked_ids_by_user(actors)
+    friends = graph_selectors.active_friend_ids_by_user(authors)
+    active = set(
+        get_user_model().objects.filter(id__in=candidates, is_active=True).values_list("id", flat=True)
+    ) if candidates else set()
+    lookups = _Lookups(blocked=blocked, friends=friends, active=active, visible=set())
+    pairs: set[tuple[int, int]] = set()
+    for e in events:
+        data = e.data
+        if e.type == "post.created":
+            author, post = data["author_id"], data["post_id"]
+            pairs.update((m, post) for m in _mention_candidates(lookups, data.get("mention_ids"), actor=author))
+            eligible = _eligible_friends(lookups, author)
+            if eligible:
+                pairs.add((min(eligible), post))
+        elif e.type in ("post.liked", "comment.created"):
+            author, actor, post = data["author_id"], data["user_id"], data["post_id"]
+            if actor != author and author not in blocked.get(actor, ()):
+                pairs.add((author, post))
+            if e.type == "comment.created":
+                mentioned = [m for m in _user_ids(data.get("mention_ids")) if m != author]
+                pairs.update((m, post) for m in _mention_candidates(lookups, mentioned, actor=actor))
+        elif e.type == "post.moderated":
+            pairs.add((data["author_id"], data["post_id"]))
+    lookups.visible = selectors.visible_pairs(pairs) if pairs else set()
+    return lookups
+
+
+def _mention_candidates(lookups: _Lookups, mention_ids, *, actor: int) -> list[int]:
+    """Mentioned users who may be notified if they can see the post: active, not the actor,
+    not blocked either way with the actor (input order, no repeats)."""
+    blocked = lookups.blocked.get(actor, set())
+    return [m for m in _user_ids(mention_ids) if m != actor and m in lookups.active and m not in blocked]
+
+
+def _eligible_friends(lookups: _Lookups, author: int) -> list[int]:
+    """The author's active friends not blocked either way with the author, ascending."""
+    blocked = lookups.blocked.get(author, set())
+    return sorted(f for f in lookups.friends.get(author, ()) if f not in blocked and f != author)
+
+
+def notifications_apply_events(*, events: Sequence[Envelope]) -> NotifyResult:
+    """Store, group, delete and push the notifications of a batch of events, in bulk.
+
+    Rules per event (module docstring for the never-notify rules; "can see" is
+    ``posts.selectors.visible_posts`` as an ordinary member):
+
+    ========================= ==================================================================
+    ``friendship.requested``  ``friend_request`` to ``to_user_id`` (actor ``from_user_id``)
+    ``friendship.accepted``   ``friend_accepted`` to ``from_user_id`` (actor ``to_user_id``)
+    ``post.created``          ``mentioned`` to each mentioned user who can see the post, then
+                              ``friend_posted`` to every other active friend of the author who
+                              can see it (friends see it alike, so one check decides for all)
+    ``post.liked``            the liker joins the author's grouped ``post_liked`` of that post
+                              and hour, if the author can still see the post
+    ``comment.created``       the commenter joins the author's grouped ``post_commented``;
+                              ``mentioned`` to each mentioned user (not the post author) who can
+                              see the post
+    ``post.deleted``          every notification about the post is deleted
+    ``post.moderated``        deleted too unless the author can see the post again
+    ========================= ==================================================================
+
+    Cost per batch, whatever its size: one query each for the blocks of every actor, the active
+    friends of every author, the active mentioned users and who can see which post (one
+    ``UNION ALL`` statement); then ONE bulk write of every new notification of the batch
+    (``insert_many`` / ``bulk_create``), one read and one bulk write of the grouped ones, one
+    delete; after commit ONE push call with a message per new or changed notification, grouped
+    per recipient. A repeat by an actor already in a group is recorded but not pushed
+    (``notifications.stores.base`` "Grouping").
+
+    Events are evaluated against the current state of the database, so a post deleted later in
+    the same batch notifies nobody, and deletions run after the writes.
+
+    Args:
+        events: the batch's new envelopes in delivery order (other types are ignored).
     Returns:
-        The new notification's id, or ``None`` (replay, self, or blocked either way).
+        :class:`NotifyResult`.
     """
-    return _notify_one(type=FRIEND_REQUEST, event_id=event_id, recipient_id=to_user_id, actor_id=from_user_id, at=at)
-
-
-def notification_friend_accepted(*, event_id: str, from_user_id: int, to_user_id: int, at: datetime) -> str | None:
-    """``friendship.accepted``: notify the request's sender ``from_user_id`` (type
-    ``friend_accepted``, actor ``to_user_id`` who accepted).
-
-    Returns:
-        The new notification's id, or ``None`` (replay, self, or blocked either way).
-    """
-    return _notify_one(type=FRIEND_ACCEPTED, event_id=event_id, recipient_id=from_user_id, actor_id=to_user_id, at=at)
-
-
-def notification_post_created(
-    *,
-    event_id: str,
-    post_id: int,
-    author_id: int,
-    mention_ids: Iterable[int],
-    at: datetime,
-    batch_size: int = selectors.FANOUT_BATCH_SIZE,
-) -> int:
-    """``post.created``: ``mentioned`` to each mentioned user who can see the post, then
-    ``friend_posted`` to every other friend of the author who can see it, in bulk batches of
-    ``batch_size`` (one write per batch, never one per friend).
-
-    A mentioned friend gets only the ``mentioned`` notification (one per event and recipient).
-
-    Returns:
-        How many notifications were stored (0 for a replay).
-    """
-    mentioned = selectors.users_who_can_see_post(post_id, mention_ids, actor_id=author_id)
-    stored = len(
-        _add([NewNotification(uid, MENTIONED, event_id, author_id, at, post_id=post_id) for uid in mentioned])
-    )
-    for batch in selectors.friends_who_can_see_post(post_id, author_id, exclude=mentioned, batch_size=batch_size):
-        stored += len(
-            _add([NewNotification(uid, FRIEND_POSTED, event_id, author_id, at, post_id=post_id) for uid in batch])
-        )
-    return stored
-
-
-def _group_one(
-    *, type: str, event_id: str, post_id: int, author_id: int, actor_id: int, at: datetime,
-    comment_id: int | None = None,
-) -> NotificationRecord | None:
-    if actor_id == author_id or graph_selectors.is_blocked_either_way(author_id, actor_id):
-        return None
-    if not selectors.can_see_post(author_id, post_id):
-        return None
-    record = get_notification_store().group_add(
-        NewNotification(author_id, type, event_id, actor_id, at, post_id=post_id, comment_id=comment_id),
-        group_key=group_key_for(type, post_id, at),
-    )
-    if record is not None:
-        _push_on_commit([record])
-    return record
-
-
-def notification_post_liked(
-    *, event_id: str, post_id: int, author_id: int, user_id: int, at: datetime
-) -> NotificationRecord | None:
-    """``post.liked``: add the liker to the post author's grouped ``post_liked`` notification
-    of that post and hour (``stores.base`` "Grouping").
-
-    Returns:
-        The notification after the change, or ``None`` (replay, own post, blocked either way,
-        or the author can no longer see the post).
-    """
-    return _group_one(type=POST_LIKED, event_id=event_id, post_id=post_id, author_id=author_id, actor_id=user_id, at=at)
-
-
-def notification_comment_created(
-    *,
-    event_id: str,
-    comment_id: int,
-    post_id: int,
-    author_id: int,
-    user_id: int,
-    mention_ids: Iterable[int],
-    at: datetime,
-) -> int:
-    """``comment.created``: the commenter joins the post author's grouped ``post_commented``
-    notification; each user mentioned in the comment (other than the commenter and the post
-    author, who has the grouped one) who can see the post gets ``mentioned``.
-
-    Returns:
-        How many notifications were created or updated (0 for a replay).
-    """
-    grouped = _group_one(
-        type=POST_COMMENTED, event_id=event_id, post_id=post_id, author_id=author_id, actor_id=user_id, at=at,
-        comment_id=comment_id,
-    )
-    candidates = [uid for uid in mention_ids if uid != author_id]
-    mentioned = selectors.users_who_can_see_post(post_id, candidates, actor_id=user_id)
-    ids = _add(
-        [NewNotification(uid, MENTIONED, event_id, user_id, at, post_id=post_id, comment_id=comment_id) for uid in mentioned]
-    )
-    return len(ids) + (1 if grouped is not None else 0)
-
-
-def notification_delete_for_post(*, post_id: int) -> int:
-    """Delete every notification about post ``post_id`` (``post.deleted``, ``post.moderated``).
-
-    Returns:
-        How many were deleted.
-    """
-    return get_notification_store().delete_for_subject(post_id)
-
-
-def notification_post_moderated(*, post_id: int, author_id: int) -> int:
-    """``post.moderated``: when the post is no longer visible to its own author as an
-    ordinary member (hidden, removed or deleted), delete its notifications; a post restored to
-    visible keeps them.
-
-    Returns:
-        How many were deleted.
-    """
-    if selectors.can_see_post(author_id, post_id):
-        return 0
-    return notification_delete_for_post(post_id=post_id)
+    lookups = _lookups(events)
+    visible, blocked = lookups.visible, lookups.blocked
+    adds: list[NewNotification] = []
+    grouped: list[tuple[NewNotification, str]] = []
+    deletes: set[int] = set()
+    for e in events:
+        data, at = e.data, _at(e)
+        if e.type in ("friendship.requested", "friendship.accepted"):
+            sender, receiver = data["from_user_id"], data["to_user_id"]
+            actor, recipient, kind = ((sender, receiver, FRIEND_REQUEST) if e.type == "friendship.requested"
+                                      else (receiver, sender, FRIEND_ACCEPTED))
+            if recipient != actor and recipient not in blocked.get(actor, ()):
+                adds.append(NewNotification(recipient, kind, e.id, actor, at))
+        elif e.type == "post.created":
+            author, post = data["author_id"], data["post_id"]
+            mentioned = [m for m in _mention_candidates(lookups, data.get("mention_ids"), actor=author)
+                         if (m, post) in visible]
+            adds += [NewNotification(m, MENTIONED, e.id, author, at, post_id=post) for m in mentioned]
+            eligible = _eligible_friends(lookups, author)
+            if eligible and (eligible[0], post) in visible:
+                skip = set(mentioned)
+                adds += [NewNotification(f, FRIEND_POSTED, e.id, author, at, post_id=post)
+                         for f in eligible if f not in skip]
+        elif e.type in ("post.liked", "comment.created"):
+            author, actor, post = data["author_id"], data["user_id"], data["post_id"]
+            comment = data.get("comment_id")
+            kind = POST_LIKED if e.type == "post.liked" else POST_COMMENTED
+            if actor != author and author not in blocked.get(actor, ()) and (author, post) in visible:
+                grouped.append((NewNotification(author, kind, e.id, actor, at, post_id=post, comment_id=comment),
+                                group_key_for(kind, post, at)))
+            if e.type == "comment.created":
+                candidates = [m for m in _user_ids(data.get("mention_ids")) if m != author]
+                adds += [NewNotification(m, MENTIONED, e.id, actor, at, post_id=post, comment_id=comment)
+                         for m in _mention_candidates(lookups, candidates, actor=actor) if (m, post) in visible]
+        elif e.type == "post.deleted":
+            deletes.add(data["post_id"])
+        elif e.type == "post.moderated" and (data["author_id"], data["post_id"]) not in visible:
+            deletes.add(data["post_id"])
+    store = get_notification_store()
+    records = store.add_many_records(adds) if adds else []
+    updates = store.group_add_many(grouped) if grouped else []
+    deleted = store.delete_for_subjects(deletes) if deletes else 0
+    to_push = [*records, *(update.record for update in updates if update.notify)]
+    _push_on_commit(to_push)
+    return NotifyResult(stored=len(records), grouped=len(updates), deleted=deleted, to_push=len(to_push))
 
 
 def notification_mark_read(*, user_id: int, ids: list[str] | None = None, all: bool = False) -> int:

@@ -51,6 +51,14 @@ def _isolated_backends():
 
 
 @pytest.fixture(autouse=True)
+def _test_namespace(settings):
+    """Tests run in a namespace of their own (``test<session tag>``), so a store built from the
+    settings without an explicit namespace (the Neo4j graph store) never writes into the
+    ``bellamy`` namespace of a stack sharing the server."""
+    settings.BELLAMY_NAMESPACE = f"test{SESSION_TAG}"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     """Hash passwords with MD5 in tests: PBKDF2 costs ~0.5 s per user (tests only)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,11 +1,13 @@
 """Writes of the ``trends`` domain: hashtag buckets (the trending worker) and GlobalTrends.
 
-- :func:`post_trend_sync` makes a post's contribution match its current state: a public,
-  visible, live post counts once for each of its hashtags in the hour of its ``created_at``;
-  anything else counts for nothing. It is called on ``post.created``, ``post.updated``,
-  ``post.deleted`` and ``post.moderated``, and is idempotent by construction (it diffs the
-  desired contribution against the :class:`~trends.models.TrendContribution` ledger), so a
-  repeated or reordered event changes nothing.
+- :func:`posts_trend_sync` makes the contributions of a batch of posts match their current
+  state: a public, visible, live post counts once for each of its hashtags in the hour of its
+  ``created_at``; anything else counts for nothing. The trending worker calls it with the
+  distinct posts of a batch of ``post.created``, ``post.updated``, ``post.deleted`` and
+  ``post.moderated`` events; it is idempotent by construction (it diffs the desired
+  contributions against the :class:`~trends.models.TrendContribution` ledger), so a repeated
+  or reordered event changes nothing, and it upserts every touched hour bucket in one
+  statement. :func:`post_trend_sync` is a batch of one.
 - :func:`trend_buckets_rebuild` rebuilds all three bucket tables from posts in bulk.
 - :func:`global_trends_recompute` stores the ranked trends of a window as of a reference time.
 
@@ -17,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import reduce
 from itertools import islice
+from operator import or_
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -51,76 +55,116 @@ def _counts(post: dict | None) -> bool:
     )
 
 
+def _pairs_q(pairs: Iterable[tuple], first: str, second: str) -> Q:
+    """``Q`` matching any of ``pairs`` (non-empty) on the fields ``first`` / ``second``."""
+    return reduce(or_, (Q(**{first: a, second: b}) for a, b in pairs))
+
+
 def _refresh_buckets(pairs: Iterable[tuple[int, datetime]]) -> None:
-    """Recount the buckets ``(hashtag_id, bucket_start)`` from the ledger.
+    """Recount the buckets ``(hashtag_id, bucket_start)`` from the ledger, all at once.
 
-    Each bucket row is created if missing and locked (``SELECT … FOR UPDATE``, in sorted
-    order so concurrent syncs cannot deadlock) before it is recounted, so two workers adding
-    to one bucket serialise and the second counts the first's committed ledger rows.
+    Statements, whatever the number of buckets: the missing bucket rows are created and every
+    bucket is locked (``SELECT … FOR UPDATE`` in sorted order, so concurrent syncs cannot
+    deadlock); then — in statements that start after the locks were granted, so they see every
+    contribution a concurrent sync committed — one aggregate recount of the ledger, ONE upsert
+    of every bucket that still counts (``INSERT … ON CONFLICT DO UPDATE``), one delete of the
+    buckets left empty, and the exact author sets: one delete of the authors no longer in the
+    ledger and one insert of those missing.
     """
-    for hashtag_id, start in sorted(set(pairs)):
+    keys = sorted(set(pairs))
+    if not keys:
+        return
+    where = _pairs_q(keys, "hashtag_id", "bucket_start")
+    HashtagBucket.objects.bulk_create(
+        [HashtagBucket(hashtag_id=h, bucket_start=b) for h, b in keys], ignore_conflicts=True
+    )
+    list(HashtagBucket.objects.select_for_update().filter(where).order_by("hashtag_id", "bucket_start")
+         .values_list("id", flat=True))
+    ledger = TrendContribution.objects.filter(where)
+    counts = {
+        (h, b): (uses, authors)
+        for h, b, uses, authors in ledger.values("hashtag_id", "bucket_start")
+        .annotate(uses=Count("id"), authors=Count("author_id", distinct=True))
+        .order_by()
+        .values_list("hashtag_id", "bucket_start", "uses", "authors")
+    }
+    if counts:
         HashtagBucket.objects.bulk_create(
-            [HashtagBucket(hashtag_id=hashtag_id, bucket_start=start)], ignore_conflicts=True
+            [HashtagBucket(hashtag_id=h, bucket_start=b, uses=u, authors=a) for (h, b), (u, a) in sorted(counts.items())],
+            update_conflicts=True, unique_fields=["hashtag", "bucket_start"], update_fields=["uses", "authors"],
         )
-        bucket = HashtagBucket.objects.select_for_update().get(hashtag_id=hashtag_id, bucket_start=start)
-        ledger = TrendContribution.objects.filter(hashtag_id=hashtag_id, bucket_start=start)
-        uses = ledger.count()
-        authors = set(ledger.values_list("author_id", flat=True))
-        author_rows = HashtagAuthorBucket.objects.filter(hashtag_id=hashtag_id, bucket_start=start)
-        if not uses:
-            author_rows.delete()
-            bucket.delete()
-            continue
-        author_rows.exclude(author_id__in=authors).delete()
-        HashtagAuthorBucket.objects.bulk_create(
-            [HashtagAuthorBucket(hashtag_id=hashtag_id, bucket_start=start, author_id=a) for a in authors],
-            ignore_conflicts=True,
-        )
-        bucket.uses, bucket.authors = uses, len(authors)
-        bucket.save(update_fields=["uses", "authors"])
+    empty = [key for key in keys if key not in counts]
+    if empty:
+        HashtagBucket.objects.filter(_pairs_q(empty, "hashtag_id", "bucket_start")).delete()
+    HashtagAuthorBucket.objects.filter(where).exclude(
+        Exists(TrendContribution.objects.filter(
+            hashtag_id=OuterRef("hashtag_id"), bucket_start=OuterRef("bucket_start"), author_id=OuterRef("author_id")
+        ))
+    ).delete()
+    HashtagAuthorBucket.objects.bulk_create(
+        [HashtagAuthorBucket(hashtag_id=h, bucket_start=b, author_id=a)
+         for h, b, a in ledger.values_list("hashtag_id", "bucket_start", "author_id").distinct().order_by()],
+        ignore_conflicts=True,
+    )
 
 
-def post_trend_sync(*, post_id: int) -> SyncResult:
-    """Make post ``post_id``'s hashtag contributions match its current state (idempotent).
+def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
+    """Make the hashtag contributions of every post of ``post_ids`` match its current state
+    (idempotent), in a constant number of statements whatever the number of posts.
 
-    The post row is locked for the transaction so two syncs of one post serialise. A missing
-    (hard-deleted), soft-deleted, moderated or non-public post has its contributions removed;
-    a public visible post gets one per linked hashtag, in the UTC hour of its ``created_at``.
+    The posts' rows are locked for the transaction (in id order) so two syncs of one post
+    serialise. A missing (hard-deleted), soft-deleted, moderated or non-public post has its
+    contributions removed; a public visible post gets one per linked hashtag, in the UTC hour of
+    its ``created_at``. The touched buckets are recounted together (:func:`_refresh_buckets`).
 
+    Args:
+        post_ids: any number of post ids (repeats count once).
     Returns:
-        :class:`SyncResult` — ``SyncResult(0, 0)`` when nothing changed (e.g. a repeated event).
+        :class:`SyncResult` with the contributions added and removed over all the posts —
+        ``SyncResult(0, 0)`` when nothing changed (e.g. a repeated event).
     Events:
         None.
     """
+    ids = sorted(set(post_ids))
+    if not ids:
+        return SyncResult(added=0, removed=0)
     with transaction.atomic():
-        post = (
-            Post.objects.select_for_update()
-            .filter(pk=post_id)
-            .values("author_id", "created_at", "deleted_at", "moderation_state", "visibility")
-            .first()
-        )
-        desired: set[int] = set()
-        if _counts(post):
-            desired = set(PostHashtag.objects.filter(post_id=post_id).values_list("hashtag_id", flat=True))
-        existing = dict(
-            TrendContribution.objects.filter(post_id=post_id).values_list("hashtag_id", "bucket_start")
-        )
+        posts = {
+            row["id"]: row
+            for row in Post.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+            .values("id", "author_id", "created_at", "deleted_at", "moderation_state", "visibility")
+        }
+        counting = [pid for pid in ids if _counts(posts.get(pid))]
+        desired: set[tuple[int, int]] = set()
+        if counting:
+            desired = set(PostHashtag.objects.filter(post_id__in=counting).values_list("post_id", "hashtag_id"))
+        existing = {
+            (p, h): start
+            for p, h, start in TrendContribution.objects.filter(post_id__in=ids)
+            .values_list("post_id", "hashtag_id", "bucket_start")
+        }
         removed = set(existing) - desired
         added = desired - set(existing)
         if not removed and not added:
             return SyncResult(added=0, removed=0)
         if removed:
-            TrendContribution.objects.filter(post_id=post_id, hashtag_id__in=removed).delete()
-        start = trending.bucket_start(post["created_at"]) if added else None
-        TrendContribution.objects.bulk_create(
-            [
-                TrendContribution(post_id=post_id, hashtag_id=h, author_id=post["author_id"], bucket_start=start)
-                for h in added
-            ],
-            ignore_conflicts=True,
-        )
-        _refresh_buckets([(h, existing[h]) for h in removed] + [(h, start) for h in added])
+            TrendContribution.objects.filter(_pairs_q(sorted(removed), "post_id", "hashtag_id")).delete()
+        starts = {p: trending.bucket_start(posts[p]["created_at"]) for p in {p for p, _h in added}}
+        if added:
+            TrendContribution.objects.bulk_create(
+                [
+                    TrendContribution(post_id=p, hashtag_id=h, author_id=posts[p]["author_id"], bucket_start=starts[p])
+                    for p, h in sorted(added)
+                ],
+                ignore_conflicts=True,
+            )
+        _refresh_buckets([(h, existing[(p, h)]) for p, h in removed] + [(h, starts[p]) for p, h in added])
     return SyncResult(added=len(added), removed=len(removed))
+
+
+def post_trend_sync(*, post_id: int) -> SyncResult:
+    """:func:`posts_trend_sync` of one post (a batch of one)."""
+    return posts_trend_sync(post_ids=[post_id])
 
 
 @dataclass(frozen=True)

@@ -1,45 +1,27 @@
 """Tasks of the trending worker (queue ``trends``): thin wrappers around :mod:`trends.services`.
 
-Event tasks run once per event id (:func:`bellamy.events.idempotency.event_task`) and are
-routed in ``bellamy/events/routes.py`` (``TREND_ROUTES``); :func:`trends.services.post_trend_sync`
-is idempotent as well, so even a repeat under another id changes nothing.
+One route, ``trends.sync_posts_task``, takes ``post.created``, ``post.updated``, ``post.deleted``
+and ``post.moderated`` (``TREND_ROUTES`` in ``bellamy/events/routes.py``): each means "make these
+posts' hashtag contributions match their state", so a batch is one
+:func:`~trends.services.posts_trend_sync` of its distinct posts. The task is a
+:func:`~bellamy.events.idempotency.batch_task` (events already handled are skipped), and the
+sync is idempotent as well, so even a repeat under another id changes nothing.
 """
 
 from __future__ import annotations
 
 from bellamy.celery import app
 from bellamy.events.envelope import Envelope
-from bellamy.events.idempotency import event_task
+from bellamy.events.idempotency import batch_task
 from trends import services
 
 
-def _sync(envelope: Envelope) -> dict:
-    result = services.post_trend_sync(post_id=int(envelope.data["post_id"]))
+@batch_task("trends.sync_posts_task")
+def sync_posts_task(envelopes: list[Envelope]) -> dict:
+    """A batch of post events → sync the distinct posts' hashtag contributions and upsert their
+    hour buckets in one statement. Returns ``{added, removed}`` contributions."""
+    result = services.posts_trend_sync(post_ids=[int(envelope.data["post_id"]) for envelope in envelopes])
     return {"added": result.added, "removed": result.removed}
-
-
-@event_task("trends.post_created_task")
-def post_created_task(envelope: Envelope) -> dict:
-    """``post.created`` → count the post's hashtags in its hour bucket. Returns ``{added, removed}``."""
-    return _sync(envelope)
-
-
-@event_task("trends.post_updated_task")
-def post_updated_task(envelope: Envelope) -> dict:
-    """``post.updated`` → follow hashtag or visibility changes. Returns ``{added, removed}``."""
-    return _sync(envelope)
-
-
-@event_task("trends.post_deleted_task")
-def post_deleted_task(envelope: Envelope) -> dict:
-    """``post.deleted`` → remove the post's contribution. Returns ``{added, removed}``."""
-    return _sync(envelope)
-
-
-@event_task("trends.post_moderated_task")
-def post_moderated_task(envelope: Envelope) -> dict:
-    """``post.moderated`` → remove (hidden/removed) or restore (visible) the contribution."""
-    return _sync(envelope)
 
 
 @app.task(name="trends.recompute_trends_task")

@@ -39,43 +39,51 @@ class Route(NamedTuple):
 
 
 # --- scoring worker (feed.ContentScore) -------------------------------------------------------
+# One task per batch: every type means "rescore these posts".
+_RESCORE = Route("feed.rescore_posts_task", "scoring")
 SCORING_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (Route("feed.post_created_task", "scoring"),),
-    "post.liked": (Route("feed.post_liked_task", "scoring"),),
-    "post.unliked": (Route("feed.post_unliked_task", "scoring"),),
-    "comment.created": (Route("feed.comment_created_task", "scoring"),),
-    "post.deleted": (Route("feed.post_deleted_task", "scoring"),),
-    "post.moderated": (Route("feed.post_moderated_task", "scoring"),),
+    "post.created": (_RESCORE,),
+    "post.liked": (_RESCORE,),
+    "post.unliked": (_RESCORE,),
+    "comment.created": (_RESCORE,),
+    "post.deleted": (_RESCORE,),
+    "post.moderated": (_RESCORE,),
 }
 
 # --- graph worker (relationship weights, suggestions) -----------------------------------------
+# One task per batch, so the events of a batch keep their order across types.
+_GRAPH = Route("graph.apply_events_task", "graph")
 GRAPH_ROUTES: dict[str, tuple[Route, ...]] = {
-    "friendship.accepted": (Route("graph.add_friendship_task", "graph"),),
-    "friendship.removed": (Route("graph.remove_friendship_task", "graph"),),
-    "user.blocked": (Route("graph.block_task", "graph"),),
-    "post.liked": (Route("graph.like_task", "graph"),),
-    "post.unliked": (Route("graph.unlike_task", "graph"),),
-    "comment.created": (Route("graph.comment_task", "graph"),),
-    "post.created": (Route("graph.post_mentions_task", "graph"),),
+    "friendship.accepted": (_GRAPH,),
+    "friendship.removed": (_GRAPH,),
+    "user.blocked": (_GRAPH,),
+    "post.liked": (_GRAPH,),
+    "post.unliked": (_GRAPH,),
+    "comment.created": (_GRAPH,),
+    "post.created": (_GRAPH,),
 }
 
 # --- notification worker (notification store + pushes) ----------------------------------------
+# One task per batch: one bulk write and one push call for the whole batch.
+_NOTIFY = Route("notifications.notify_task", "notifications")
 NOTIFICATION_ROUTES: dict[str, tuple[Route, ...]] = {
-    "friendship.requested": (Route("notifications.friendship_requested_task", "notifications"),),
-    "friendship.accepted": (Route("notifications.friendship_accepted_task", "notifications"),),
-    "post.created": (Route("notifications.post_created_task", "notifications"),),
-    "post.liked": (Route("notifications.post_liked_task", "notifications"),),
-    "comment.created": (Route("notifications.comment_created_task", "notifications"),),
-    "post.deleted": (Route("notifications.post_deleted_task", "notifications"),),
-    "post.moderated": (Route("notifications.post_moderated_task", "notifications"),),
+    "friendship.requested": (_NOTIFY,),
+    "friendship.accepted": (_NOTIFY,),
+    "post.created": (_NOTIFY,),
+    "post.liked": (_NOTIFY,),
+    "comment.created": (_NOTIFY,),
+    "post.deleted": (_NOTIFY,),
+    "post.moderated": (_NOTIFY,),
 }
 
 # --- trending worker (trends.GlobalTrend) -----------------------------------------------------
+# One task per batch: every type means "sync these posts' hashtag contributions".
+_TRENDS = Route("trends.sync_posts_task", "trends")
 TREND_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (Route("trends.post_created_task", "trends"),),
-    "post.updated": (Route("trends.post_updated_task", "trends"),),
-    "post.deleted": (Route("trends.post_deleted_task", "trends"),),
-    "post.moderated": (Route("trends.post_moderated_task", "trends"),),
+    "post.created": (_TRENDS,),
+    "post.updated": (_TRENDS,),
+    "post.deleted": (_TRENDS,),
+    "post.moderated": (_TRENDS,),
 }
 
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------

@@ -2,7 +2,8 @@
 
 Wired in ``graph/api/urls.py`` as ``path("friends/suggestions", SuggestionListView.as_view(),
 name="friend-suggestions")``. Reads go through :mod:`graph.suggestions` (store ranking, cached
-60 s; PostgreSQL filtering on every request).
+60 s per user version, refreshed by the graph worker after a friendship change; PostgreSQL
+filtering on every request; exactly ``limit`` items when that many eligible candidates exist).
 """
 
 from __future__ import annotations

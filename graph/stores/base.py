@@ -31,14 +31,30 @@ rounded to :data:`WEIGHT_DECIMALS` decimals (``w`` = effective weight now). Mutu
 dominate; interacting a lot with a friend lifts that friend's friends; interacting with the
 candidate directly (a liked public post) lifts the candidate. Order: score desc, mutual friends
 desc, user id asc (deterministic).
+
+**Batches, exactly once** (the graph worker, :mod:`graph.sync`). :meth:`GraphStore.set_friendships`
+makes many edges present or absent in one write; :meth:`GraphStore.apply_interactions` applies
+all the weight changes of a batch of events — in order, one :func:`fold_interactions` over the
+pairs' stored values read under lock — with one bulk write, and records the id of every event
+it applied together with the :class:`InteractionStep` list it produced, in the same transaction
+as the weights. An event id it has recorded is never applied again: a redelivered batch changes
+nothing and gets the recorded steps back (so the caller can still publish what the first attempt
+could not). Neo4j writes are not part of the caller's PostgreSQL transaction, which is why the
+record lives in the store itself; records older than :data:`APPLIED_RETENTION` are pruned
+(:meth:`GraphStore.prune_applied`).
+
+**Namespaces.** A store belongs to one deployment. The ORM store's tables live in the
+deployment's own database; the Neo4j store labels every node with its namespace
+(:mod:`graph.stores.neo4j`), so two deployments on one Neo4j server never see each other's data
+and :meth:`GraphStore.clear` only ever clears its own.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 
@@ -48,6 +64,10 @@ WEIGHT_DECIMALS = 6
 WEIGHT_SCORE_FACTOR = 0.1
 #: Default half-life of interaction weights, in days (``BELLAMY_WEIGHT_HALF_LIFE_DAYS``).
 DEFAULT_HALF_LIFE_DAYS = 14.0
+#: How long a store remembers the events it applied (:meth:`GraphStore.prune_applied`): as long
+#: as the task idempotency records (``prune_outbox``'s processed retention), past which no
+#: redelivery is expected.
+APPLIED_RETENTION = timedelta(days=7)
 
 
 class GraphStoreError(Exception):
@@ -61,6 +81,108 @@ class Suggestion:
     user_id: int
     mutual_friends: int
     score: float
+
+
+@dataclass(frozen=True)
+class InteractionChange:
+    """One weight change of a batch, from the event ``event_id``.
+
+    Either ``amount`` (positive: strengthen, negative: weaken; floored at 0) added to the
+    directed weight ``from_id → to_id`` at ``at``, or, with ``clear=True``, both weights
+    ``from_id → to_id`` and ``to_id → from_id`` deleted (a block ends the relationship).
+
+    Attributes:
+        event_id: the envelope id (uuid string); one event may carry several changes.
+        from_id, to_id: distinct user ids.
+        amount: weight units (see :mod:`graph.weights`); ignored when ``clear``.
+        at: the event's moment (aware; naive is taken as UTC).
+        clear: delete the pair's weights instead of changing one.
+    """
+
+    event_id: str
+    from_id: int
+    to_id: int
+    at: datetime
+    amount: float = 0.0
+    clear: bool = False
+
+
+@dataclass(frozen=True)
+class InteractionStep:
+    """What one change did to one directed weight: ``before`` (the stored weight decayed to the
+    change's moment, 0.0 when absent) and ``after``, both rounded to :data:`WEIGHT_DECIMALS`.
+    A ``clear`` change gives two steps (both directions), each ending at 0.0."""
+
+    event_id: str
+    from_id: int
+    to_id: int
+    before: float
+    after: float
+
+
+#: A pair's stored state: ``(weight, updated_at in epoch microseconds)``, or ``None`` when absent.
+PairState = tuple[float, int] | None
+
+
+def decayed(weight: float, updated_us: int, at_us: int, half_life_s: float) -> float:
+    """``weight`` stored at ``updated_us`` decayed to ``at_us`` (never "un-decays": a moment
+    before ``updated_us`` counts as no time passed). Same arithmetic as the stores' queries."""
+    elapsed = at_us - updated_us if at_us > updated_us else 0
+    return weight * 0.5 ** (float(elapsed) / 1000000.0 / half_life_s)
+
+
+def fold_interactions(
+    states: Mapping[tuple[int, int], PairState], changes: Sequence[InteractionChange], half_life_s: float
+) -> tuple[dict[tuple[int, int], PairState], list[InteractionStep]]:
+    """Apply ``changes`` in order to the pairs' ``states`` (pure; both stores use it).
+
+    A change of ``amount`` at ``t`` on a pair ``(w, u)`` stores ``max(0, decayed(w, u, t) +
+    amount)`` at ``max(u, t)``; on an absent pair, ``max(0, amount)`` at ``t``. A ``clear``
+    makes both directions absent. Applying the changes one call at a time or all in one call
+    gives the same states and steps.
+
+    Args:
+        states: the current state of every directed pair the changes touch (absent: ``None``
+            or missing).
+        changes: in delivery order; no self pairs.
+        half_life_s: the weight half-life in seconds.
+    Returns:
+        ``(final states of the touched pairs, steps in change order)``.
+    Raises:
+        ValueError: a change with ``from_id == to_id``.
+    """
+    final: dict[tuple[int, int], PairState] = dict(states)
+    steps: list[InteractionStep] = []
+    for change in changes:
+        if change.from_id == change.to_id:
+            raise ValueError(f"self-interaction of user {change.from_id} is not recorded")
+        at_us = to_micros(as_moment(change.at))
+        directions = [(change.from_id, change.to_id)]
+        if change.clear:
+            directions.append((change.to_id, change.from_id))
+        for pair in directions:
+            state = final.get(pair)
+            before = decayed(state[0], state[1], at_us, half_life_s) if state else 0.0
+            if change.clear:
+                final[pair], after = None, 0.0
+            else:
+                after = before + float(change.amount)
+                after = after if after > 0 else 0.0
+                final[pair] = (after, max(state[1], at_us) if state else at_us)
+            steps.append(InteractionStep(change.event_id, pair[0], pair[1],
+                                         round(before, WEIGHT_DECIMALS), round(after, WEIGHT_DECIMALS)))
+    return final, steps
+
+
+def steps_to_json(steps: Sequence[InteractionStep]) -> list[list]:
+    """The steps of one event as JSON-ready ``[[from, to, before, after], ...]`` (the record an
+    applied event keeps)."""
+    return [[s.from_id, s.to_id, s.before, s.after] for s in steps]
+
+
+def steps_from_json(event_id: str, rows: Iterable[Sequence]) -> list[InteractionStep]:
+    """Inverse of :func:`steps_to_json` for the event ``event_id``."""
+    return [InteractionStep(event_id, int(f), int(t), float(b), float(a)) for f, t, b, a in rows]
 
 
 def half_life_seconds() -> float:
@@ -126,6 +248,18 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
+    def set_friendships(self, edges: Mapping[tuple[int, int], bool]) -> int:
+        """Make each pair's friend edge present (``True``) or absent (``False``), in one write
+        (idempotent; creates missing users). The graph worker passes the state PostgreSQL has,
+        so the projection converges whatever order the events arrived in.
+
+        Args:
+            edges: ``{(a, b): present}``; pairs in any order, self pairs skipped.
+        Returns:
+            The number of distinct valid pairs given.
+        """
+
+    @abstractmethod
     def friend_ids(self, user_id: int) -> set[int]:
         """The ids of ``user_id``'s friends in the projection (empty for an unknown user)."""
 
@@ -164,6 +298,29 @@ class GraphStore(ABC):
         """
 
     @abstractmethod
+    def apply_interactions(self, changes: Sequence[InteractionChange]) -> list[InteractionStep]:
+        """Apply a batch's weight changes, exactly once per event id (module docstring).
+
+        Reads the touched pairs under lock, folds the changes of the events not applied before
+        (:func:`fold_interactions`), writes the final weights in one bulk statement and records
+        each applied event id with its steps — all in one transaction of the store.
+
+        Args:
+            changes: in delivery order; the changes of one event are consecutive or not, as
+                given. Self pairs are refused.
+        Returns:
+            The steps, event by event in the order of each event's first change and, within an
+            event, in change order: computed now for new events, the recorded ones for events
+            applied by an earlier call.
+        Raises:
+            ValueError: a self pair (nothing is written).
+        """
+
+    @abstractmethod
+    def prune_applied(self, before: datetime) -> int:
+        """Forget the applied-event records made before ``before``. Returns how many."""
+
+    @abstractmethod
     def weight(self, from_id: int, to_id: int, at: datetime | None = None) -> float:
         """The decayed weight ``from → to`` at ``at`` (default now); 0.0 when never recorded."""
 
@@ -194,11 +351,13 @@ class GraphStore(ABC):
 
     @abstractmethod
     def stats(self) -> dict[str, int]:
-        """Sizes of the whole projection: ``{"users", "friendships", "interactions"}``."""
+        """Sizes of this deployment's projection: ``{"users", "friendships", "interactions"}``
+        (users: those with at least one friend edge)."""
 
     @abstractmethod
     def clear(self, *, force: bool = False) -> None:
-        """Delete the whole projection (tests, full backfill).
+        """Delete this deployment's whole projection and applied-event records (tests, full
+        backfill); another namespace's data on the same server is never touched.
 
         Raises:
             GraphStoreError: the store is not a test store and ``force`` is False.

@@ -1,7 +1,8 @@
 """The embedded-default graph store: Django ORM tables in the relational database.
 
-Tables: :class:`graph.projection.FriendEdge` (undirected, ``low < high``) and
-:class:`graph.projection.Interaction` (directed weights). Decay and scores are computed in SQL
+Tables: :class:`graph.projection.FriendEdge` (undirected, ``low < high``),
+:class:`graph.projection.Interaction` (directed weights) and :class:`graph.projection.AppliedEvent`
+(the events :meth:`OrmGraphStore.apply_interactions` applied). Decay and scores are computed in SQL
 with the rules of :mod:`graph.stores.base`; the SQL is portable (PostgreSQL and SQLite: ``CASE``
 instead of ``GREATEST``, Django's registered ``POWER`` on SQLite) and always parameterised.
 Friends-of-friends with their mutual counts, weights, exclusions, ranking and limit is one query.
@@ -9,22 +10,31 @@ Friends-of-friends with their mutual counts, weights, exclusions, ranking and li
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.db import connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
-from graph.projection import FriendEdge, Interaction
+from graph.projection import AppliedEvent, FriendEdge, Interaction
 from graph.stores.base import (
     WEIGHT_DECIMALS,
     WEIGHT_SCORE_FACTOR,
     GraphStore,
     GraphStoreError,
+    InteractionChange,
+    InteractionStep,
+    PairState,
     Suggestion,
     as_moment,
     canonical_pair,
+    fold_interactions,
     half_life_seconds,
+    steps_from_json,
+    steps_to_json,
     to_micros,
 )
 
@@ -32,6 +42,16 @@ EDGES = FriendEdge._meta.db_table
 #: A bulk load of at least this many edges refreshes the planner statistics (PostgreSQL).
 ANALYZE_AFTER = 10000
 WEIGHTS = Interaction._meta.db_table
+#: Most pairs per locking statement of :meth:`OrmGraphStore.apply_interactions` (a batch of the
+#: forwarder stays below it; it keeps any batch under SQLite's bind-parameter limit).
+LOCK_CHUNK = 2000
+#: ``updated_at`` of a placeholder row: weight 0 at the epoch folds exactly like an absent pair.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _pairs_q(pairs: Iterable[tuple[int, int]], first: str, second: str) -> Q:
+    """``Q`` matching any of ``pairs`` on the fields ``first`` / ``second``."""
+    return reduce(or_, (Q(**{first: a, second: b}) for a, b in pairs))
 
 
 def _decayed(alias: str) -> str:
@@ -112,6 +132,23 @@ class OrmGraphStore(GraphStore):
             )
         return len(unique)
 
+    def set_friendships(self, edges: Mapping[tuple[int, int], bool]) -> int:
+        wanted: dict[tuple[int, int], bool] = {}
+        for (a, b), present in edges.items():
+            if a != b:
+                wanted[canonical_pair(int(a), int(b))] = bool(present)
+        add = sorted(pair for pair, present in wanted.items() if present)
+        remove = sorted(pair for pair, present in wanted.items() if not present)
+        with transaction.atomic():
+            if add:
+                FriendEdge.objects.bulk_create(
+                    [FriendEdge(user_low_id=low, user_high_id=high) for low, high in add],
+                    ignore_conflicts=True, batch_size=self.batch_size,
+                )
+            if remove:
+                FriendEdge.objects.filter(_pairs_q(remove, "user_low_id", "user_high_id")).delete()
+        return len(wanted)
+
     def friend_ids(self, user_id: int) -> set[int]:
         rows = self._fetch(
             f"SELECT user_high_id FROM {EDGES} WHERE user_low_id = %s "
@@ -190,6 +227,77 @@ class OrmGraphStore(GraphStore):
             (weight,) = self._fetch(sql, params)[0]
         return round(float(weight), WEIGHT_DECIMALS)
 
+    def _lock_pairs(self, pairs: list[tuple[int, int]]) -> dict[tuple[int, int], PairState]:
+        """Lock the weight rows of ``pairs`` (sorted) and return their stored state.
+
+        One ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` per :data:`LOCK_CHUNK` pairs: a missing
+        row is created as a placeholder (weight 0 at the epoch, which folds exactly like an
+        absent pair), an existing one is locked by a no-op update. Either way the row stays
+        locked until the transaction ends, and a concurrent writer of the same pair waits, then
+        reads what this one committed.
+        """
+        updated_at = Interaction._meta.get_field("updated_at").get_db_prep_value(_EPOCH, connection)
+        states: dict[tuple[int, int], PairState] = {}
+        for start in range(0, len(pairs), LOCK_CHUNK):
+            chunk = pairs[start:start + LOCK_CHUNK]
+            values = ", ".join(["(%s, %s, 0.0, %s, 0)"] * len(chunk))
+            params = [value for from_id, to_id in chunk for value in (from_id, to_id, updated_at)]
+            rows = self._fetch(
+                f"INSERT INTO {WEIGHTS} (from_user_id, to_user_id, weight, updated_at, updated_us) "
+                f"VALUES {values} ON CONFLICT (from_user_id, to_user_id) DO UPDATE SET weight = {WEIGHTS}.weight "
+                f"RETURNING from_user_id, to_user_id, weight, updated_us",
+                params,
+            )
+            states.update({(int(f), int(t)): (float(w), int(u)) for f, t, w, u in rows})
+        return states
+
+    def apply_interactions(self, changes: Sequence[InteractionChange]) -> list[InteractionStep]:
+        changes = list(changes)
+        for change in changes:
+            if change.from_id == change.to_id:
+                raise ValueError(f"self-interaction of user {change.from_id} is not recorded")
+        if not changes:
+            return []
+        order = list(dict.fromkeys(change.event_id for change in changes))
+        with transaction.atomic():
+            recorded = {
+                event_id: steps_from_json(event_id, rows)
+                for event_id, rows in AppliedEvent.objects.filter(event_id__in=order).values_list("event_id", "steps")
+            }
+            new = [change for change in changes if change.event_id not in recorded]
+            if new:
+                pairs = sorted({(c.from_id, c.to_id) for c in new} | {(c.to_id, c.from_id) for c in new if c.clear})
+                final, steps = fold_interactions(self._lock_pairs(pairs), new, half_life_seconds())
+                kept = []
+                for (from_id, to_id), state in sorted(final.items()):
+                    if state is not None:
+                        moment = _EPOCH + timedelta(microseconds=state[1])
+                        kept.append(Interaction(from_user_id=from_id, to_user_id=to_id, weight=state[0],
+                                                updated_at=moment, updated_us=state[1]))
+                gone = sorted(pair for pair, state in final.items() if state is None)
+                if kept:
+                    Interaction.objects.bulk_create(
+                        kept, update_conflicts=True, unique_fields=["from_user_id", "to_user_id"],
+                        update_fields=["weight", "updated_at", "updated_us"], batch_size=self.batch_size,
+                    )
+                if gone:
+                    Interaction.objects.filter(_pairs_q(gone, "from_user_id", "to_user_id")).delete()
+                by_event: dict[str, list[InteractionStep]] = {event_id: [] for event_id in order}
+                for step in steps:
+                    by_event[step.event_id].append(step)
+                now = timezone.now()
+                AppliedEvent.objects.bulk_create(
+                    [AppliedEvent(event_id=event_id, steps=steps_to_json(by_event[event_id]), applied_at=now)
+                     for event_id in order if event_id not in recorded],
+                    batch_size=self.batch_size,
+                )
+                recorded.update({event_id: by_event[event_id] for event_id in order if event_id not in recorded})
+        return [step for event_id in order for step in recorded[event_id]]
+
+    def prune_applied(self, before: datetime) -> int:
+        deleted, _ = AppliedEvent.objects.filter(applied_at__lt=before).delete()
+        return deleted
+
     def weight(self, from_id, to_id, at=None) -> float:
         _moment, at_us, half_life = self._clock(at)
         rows = self._fetch(
@@ -262,6 +370,7 @@ class OrmGraphStore(GraphStore):
         with transaction.atomic():
             FriendEdge.objects.all().delete()
             Interaction.objects.all().delete()
+            AppliedEvent.objects.all().delete()
 
     def ping(self) -> None:
         with connection.cursor() as cursor:

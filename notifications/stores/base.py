@@ -31,9 +31,16 @@ bucket}"`` where the hour bucket is the event time floored to the hour, formatte
 that clock hour and closes at the end of it; the next like after that starts a new group. Each
 new actor goes to the front of ``actors`` (distinct ids, at most :data:`MAX_GROUP_ACTORS` kept),
 ``actor_count`` counts distinct actors, and the notification becomes unread again and moves to
-the top of the list (``updated_at`` = the newest event's time). An actor already among the
-kept ids only moves to the front; one who dropped out of the kept ids and acts again is counted
-again (the store does not keep every actor ever seen).
+the top of the list (``updated_at`` = the newest event's time).
+
+A **repeat** — an event of an actor already among the kept ids (a like toggled off and on, a
+second comment in the hour) — is recorded in ``event_ids`` (so its replay stays a no-op) and a
+comment's id becomes the group's latest ``comment_id``, but nothing else the recipient sees
+changes: same actors in the same order, same ``updated_at`` and place in the list, same read
+state, and the worker does not push it again (:class:`GroupUpdate` ``new_actors == 0``). However
+often one user toggles, a group is pushed at most once per actor joining it. An actor who
+dropped out of the kept ids and acts again is counted again (the store does not keep every
+actor ever seen).
 
 Listing order and cursors
 -------------------------
@@ -49,7 +56,7 @@ import binascii
 import dataclasses
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -187,13 +194,15 @@ def record_from_new(notification: NewNotification, *, id: str, group_key: str | 
 @dataclass(frozen=True)
 class GroupChange:
     """The fields a grouped notification takes when one more event is applied
-    (see :func:`merge_into_group`)."""
+    (see :func:`merge_into_group`); ``new_actor`` is False for a repeat (module docstring)."""
 
     actors: tuple[int, ...]
     actor_count: int
     comment_id: int | None
     event_ids: tuple[str, ...]
     updated_at: datetime
+    read_at: datetime | None
+    new_actor: bool
 
 
 def merge_into_group(record: NotificationRecord, notification: NewNotification) -> GroupChange | None:
@@ -202,23 +211,117 @@ def merge_into_group(record: NotificationRecord, notification: NewNotification) 
     Shared by both backends, so they compute identical groups.
 
     Returns:
-        The new field values (``read_at`` becomes ``None``), or ``None`` when the event was
+        The new field values — a new actor joins at the front, ``read_at`` becomes ``None``; a
+        repeat only records the event (and the latest comment) — or ``None`` when the event was
         already applied (a replay: nothing changes).
     """
     if notification.event_id in record.event_ids:
         return None
     actor = notification.actor_id
-    known = actor in record.actors
-    actors = (actor, *(a for a in record.actors if a != actor))[:MAX_GROUP_ACTORS]
     moment = normalize_time(notification.created_at)
     newest = moment >= record.updated_at
+    comment_id = notification.comment_id if newest and notification.comment_id is not None else record.comment_id
+    event_ids = (*record.event_ids, notification.event_id)
+    if actor in record.actors:
+        return GroupChange(actors=record.actors, actor_count=record.actor_count, comment_id=comment_id,
+                           event_ids=event_ids, updated_at=record.updated_at, read_at=record.read_at,
+                           new_actor=False)
     return GroupChange(
-        actors=actors,
-        actor_count=record.actor_count + (0 if known else 1),
-        comment_id=notification.comment_id if newest and notification.comment_id is not None else record.comment_id,
-        event_ids=(*record.event_ids, notification.event_id),
+        actors=(actor, *record.actors)[:MAX_GROUP_ACTORS],
+        actor_count=record.actor_count + 1,
+        comment_id=comment_id,
+        event_ids=event_ids,
         updated_at=max(record.updated_at, moment),
+        read_at=None,
+        new_actor=True,
     )
+
+
+def apply_change(record: NotificationRecord, change: GroupChange) -> NotificationRecord:
+    """``record`` with ``change`` applied."""
+    return dataclasses.replace(
+        record, actors=change.actors, actor_count=change.actor_count, comment_id=change.comment_id,
+        event_ids=change.event_ids, updated_at=change.updated_at, read_at=change.read_at,
+    )
+
+
+@dataclass(frozen=True)
+class GroupUpdate:
+    """What :meth:`NotificationStore.group_add_many` did to one group.
+
+    Attributes:
+        record: the notification after every event of the call.
+        created: the call created the group.
+        new_actors: actors who joined it in this call (its creator included); 0 when every
+            event was a repeat — then the recipient sees nothing new and nothing is pushed.
+        applied: events applied to it in this call (replays excluded).
+    """
+
+    record: NotificationRecord
+    created: bool
+    new_actors: int
+    applied: int
+
+    @property
+    def notify(self) -> bool:
+        """True when the recipient should be told (the group is new or an actor joined)."""
+        return self.new_actors > 0
+
+
+def fold_into_group(
+    record: NotificationRecord | None, notifications: Sequence[NewNotification], *, group_key: str
+) -> GroupUpdate | None:
+    """Apply ``notifications`` (one group's events, in order) to ``record`` (``None``: the group
+    does not exist yet; it is created by the first, with ``id=""``) by :func:`merge_into_group`.
+
+    Returns:
+        The :class:`GroupUpdate`, or ``None`` when every event was already applied.
+    """
+    created, new_actors, applied = False, 0, 0
+    for notification in notifications:
+        if record is None:
+            record = record_from_new(notification, id="", group_key=group_key)
+            created, new_actors, applied = True, 1, 1
+            continue
+        change = merge_into_group(record, notification)
+        if change is None:
+            continue
+        record = apply_change(record, change)
+        applied += 1
+        new_actors += 1 if change.new_actor else 0
+    if not applied:
+        return None
+    return GroupUpdate(record=record, created=created, new_actors=new_actors, applied=applied)
+
+
+def group_updates_one_by_one(
+    groups: dict[tuple[str, int], list[NewNotification]],
+    apply_one: Callable[[NewNotification, str], tuple[NotificationRecord | None, bool, bool]],
+) -> list[GroupUpdate]:
+    """:class:`GroupUpdate` s of ``groups`` applied one event at a time by ``apply_one(notification,
+    group_key) -> (record after or None for a replay, created, new actor)`` — the stores' slow
+    path when a bulk write met a concurrent change."""
+    updates = []
+    for (group_key, _recipient), notifications in groups.items():
+        record, created, new_actors, applied = None, False, 0, 0
+        for notification in notifications:
+            result, was_created, new_actor = apply_one(notification, group_key)
+            if result is None:
+                continue
+            record, applied = result, applied + 1
+            created = created or was_created
+            new_actors += 1 if new_actor else 0
+        if record is not None:
+            updates.append(GroupUpdate(record=record, created=created, new_actors=new_actors, applied=applied))
+    return updates
+
+
+def by_group(items: Iterable[tuple[NewNotification, str]]) -> dict[tuple[str, int], list[NewNotification]]:
+    """``{(group_key, recipient_id): [notifications in order]}``, groups in order of first item."""
+    groups: dict[tuple[str, int], list[NewNotification]] = {}
+    for notification, group_key in items:
+        groups.setdefault((group_key, notification.recipient_id), []).append(notification)
+    return groups
 
 
 def encode_cursor(updated_at: datetime, id: str) -> str:
@@ -282,9 +385,9 @@ class NotificationStore(ABC):
         """Add ``notification`` to the group ``(group_key, notification.recipient_id)``.
 
         Creates the group (``actors=(actor,)``, ``actor_count=1``) or applies
-        :func:`merge_into_group` to it: new actor first, ``actor_count`` grows for a new actor,
-        ``updated_at`` moves to the event time, ``read_at`` is cleared, the latest
-        ``comment_id`` is kept. Safe under concurrent calls for one group.
+        :func:`merge_into_group` to it: a new actor goes first, ``actor_count`` grows,
+        ``updated_at`` moves to the event time and ``read_at`` is cleared; a repeat only records
+        the event; the latest ``comment_id`` is kept. Safe under concurrent calls for one group.
 
         Args:
             notification: a ``post_liked`` / ``post_commented`` notification.
@@ -293,6 +396,22 @@ class NotificationStore(ABC):
             The notification after the change, or ``None`` when ``notification.event_id`` was
             already applied to this group (idempotent).
         """
+
+    @abstractmethod
+    def group_add_many(self, items: Sequence[tuple[NewNotification, str]]) -> list[GroupUpdate]:
+        """:meth:`group_add` for a whole batch: every ``(notification, group_key)`` applied in
+        order, with one read of the groups and one bulk write (MongoDB: one ``bulk_write``; ORM:
+        at most one insert and one update statement); a group changed concurrently is retried
+        alone. Idempotent per event id like :meth:`group_add`.
+
+        Returns:
+            One :class:`GroupUpdate` per group the call changed, in order of each group's first
+            item (groups whose events were all replays are left out).
+        """
+
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        """:meth:`delete_for_subject` for many posts in one statement. Returns how many were deleted."""
+        return sum(self.delete_for_subject(post_id) for post_id in set(post_ids))
 
     @abstractmethod
     def get_many(self, ids: Iterable[str]) -> list[NotificationRecord]:

@@ -19,11 +19,15 @@ Indexes (created once, lazily, by :meth:`MongoNotificationStore.ensure_indexes`)
 
 Fan-out uses one ``insert_many(ordered=False)`` per batch: duplicates fail individually with
 error 11000 and the rest are inserted. Grouping is a compare-and-set on ``version``
-(read, merge in Python with the shared rules of ``stores.base``, update if unchanged, retry).
+(read, merge in Python with the shared rules of ``stores.base``, update if unchanged, retry); a
+batch of grouped events reads every group in one ``find`` and writes them in one unordered
+``bulk_write`` (inserts of new groups, compare-and-set updates of the others), and only the
+groups another writer changed in between are retried one event at a time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -32,18 +36,23 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from django.conf import settings
 from django.utils import timezone
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, InsertOne, MongoClient, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from notifications.stores.base import (
     DEFAULT_RETENTION_DAYS,
+    GroupUpdate,
     InvalidCursor,
     NewNotification,
     NotificationRecord,
     NotificationStore,
+    apply_change,
+    by_group,
     check_mark_read_args,
     decode_cursor,
     encode_cursor,
+    fold_into_group,
+    group_updates_one_by_one,
     merge_into_group,
     normalize_time,
     record_from_new,
@@ -127,6 +136,18 @@ def _document_from_record(record: NotificationRecord) -> dict:
     if record.group_key is not None:
         doc["group_key"] = record.group_key
     return doc
+
+
+def _group_fields(record: NotificationRecord) -> dict:
+    """The grouped fields of ``record`` as a document's ``$set``."""
+    return {
+        "actors": list(record.actors),
+        "actor_count": record.actor_count,
+        "comment_id": record.comment_id,
+        "event_ids": list(record.event_ids),
+        "updated_at": record.updated_at,
+        "read_at": record.read_at,
+    }
 
 
 def _insert_unordered(collection, docs: list[dict]) -> set[int]:
@@ -230,6 +251,14 @@ class MongoNotificationStore(NotificationStore):
         ]
 
     def group_add(self, notification: NewNotification, *, group_key: str) -> NotificationRecord | None:
+        return self._group_apply(notification, group_key)[0]
+
+    def _group_apply(self, notification: NewNotification, group_key: str) -> tuple[NotificationRecord | None, bool, bool]:
+        """Apply one event to its group by compare-and-set on ``version`` (retried).
+
+        Returns:
+            ``(record after, created, new actor)``; ``(None, False, False)`` for a replay.
+        """
         c = self._c
         query = {"group_key": group_key, "recipient_id": notification.recipient_id}
         for _attempt in range(GROUP_RETRIES):
@@ -242,24 +271,88 @@ class MongoNotificationStore(NotificationStore):
                     # The group was created concurrently, or this event is already stored:
                     # the next round reads the group (or finds nothing and stops).
                     if c.find_one(query) is None:
-                        return None
+                        return None, False, False
                     continue
-                return _record(new)
+                return _record(new), True, True
             change = merge_into_group(_record(doc), notification)
             if change is None:
-                return None
-            fields = {
-                "actors": list(change.actors),
-                "actor_count": change.actor_count,
-                "comment_id": change.comment_id,
-                "event_ids": list(change.event_ids),
-                "updated_at": change.updated_at,
-                "read_at": None,
-            }
+                return None, False, False
+            fields = _group_fields(apply_change(_record(doc), change))
             result = c.update_one({"_id": doc["_id"], "version": doc["version"]}, {"$set": fields, "$inc": {"version": 1}})
             if result.modified_count == 1:
-                return _record({**doc, **fields})
+                return _record({**doc, **fields}), False, change.new_actor
         raise RuntimeError(f"group {group_key!r} of user {notification.recipient_id} kept changing; retry later")
+
+    def group_add_many(self, items: Sequence[tuple[NewNotification, str]]) -> list[GroupUpdate]:
+        groups = by_group(items)
+        if not groups:
+            return []
+        c = self._c
+        docs = {
+            (doc["group_key"], doc["recipient_id"]): doc
+            for doc in c.find({"group_key": {"$in": sorted({key for key, _recipient in groups})}})
+        }
+        updates: dict[tuple[str, int], GroupUpdate] = {}
+        operations, keys, versions = [], [], {}
+        for key, notifications in groups.items():
+            doc = docs.get(key)
+            update = fold_into_group(_record(doc) if doc else None, notifications, group_key=key[0])
+            if update is None:
+                continue
+            if doc is None:
+                new = {**_document(notifications[0], group_key=key[0]), **_group_fields(update.record)}
+                operations.append(InsertOne(new))
+                update = dataclasses.replace(update, record=dataclasses.replace(update.record, id=str(new["_id"])))
+            else:
+                operations.append(UpdateOne({"_id": doc["_id"], "version": doc["version"]},
+                                            {"$set": _group_fields(update.record), "$inc": {"version": 1}}))
+                versions[key] = update.record.event_ids
+            updates[key] = update
+            keys.append(key)
+        if not operations:
+            return []
+        failed = self._bulk_write_conflicts(operations, keys, versions)
+        if failed:
+            # Changed or created concurrently since the read: those groups again, one event at a
+            # time (idempotent per event id, so an event the bulk write did apply is skipped).
+            retried = group_updates_one_by_one({key: groups[key] for key in failed}, self._group_apply)
+            again = {(u.record.group_key, u.record.recipient_id): u for u in retried}
+            for key in failed:
+                if key in again:
+                    updates[key] = again[key]
+                else:
+                    del updates[key]
+        return [updates[key] for key in keys if key in updates]
+
+    def _bulk_write_conflicts(self, operations: list, keys: list[tuple[str, int]],
+                              versions: dict[tuple[str, int], tuple[str, ...]]) -> set[tuple[str, int]]:
+        """Run ``operations`` (one per key, unordered) in one ``bulk_write``; return the keys whose
+        insert met a duplicate or whose compare-and-set matched nothing.
+
+        Args:
+            versions: ``{key: event ids the update writes}`` for the keys updated (not inserted).
+        Raises:
+            BulkWriteError: an error other than a duplicate key.
+        """
+        failed: set[tuple[str, int]] = set()
+        try:
+            matched = self._c.bulk_write(operations, ordered=False).matched_count
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            failed = {keys[error["index"]] for error in errors}
+            matched = exc.details.get("nMatched", 0)
+        if matched < len(versions):
+            # Which compare-and-sets missed is not reported per operation: a group that does not
+            # hold every event this call wrote was changed by someone else first.
+            found = {
+                (doc["group_key"], doc["recipient_id"]): set(doc["event_ids"])
+                for doc in self._c.find({"group_key": {"$in": sorted({key for key, _r in versions})}},
+                                        {"group_key": 1, "recipient_id": 1, "event_ids": 1})
+            }
+            failed |= {key for key, events in versions.items() if not set(events) <= found.get(key, set())}
+        return failed
 
     def mark_read(self, recipient_id: int, ids: Iterable[str] | None = None, all: bool = False) -> int:
         wanted = check_mark_read_args(ids, all)
@@ -276,6 +369,12 @@ class MongoNotificationStore(NotificationStore):
 
     def delete_for_subject(self, post_id: int) -> int:
         return self._c.delete_many({"post_id": post_id}).deleted_count
+
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        ids = sorted(set(post_ids))
+        if not ids:
+            return 0
+        return self._c.delete_many({"post_id": {"$in": ids}}).deleted_count
 
     def delete_user(self, user_id: int) -> int:
         c = self._c

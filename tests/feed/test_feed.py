@@ -226,3 +226,97 @@ def test_expired_ranked_cursor_is_a_400_with_its_code(viewer, client_for):
 
 def test_anonymous_feed_is_401(api_client):
     assert api_client.get("/api/feed/").status_code == 401
+
+
+# --- invalidation in batches ------------------------------------------------------------------
+def _redis_round_trips(monkeypatch) -> list[str]:
+    """Count the Redis round trips made from now on (pass-through: commands and pipelines)."""
+    import redis
+
+    seen: list[str] = []
+    command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def counted_command(self, *args, **kwargs):
+        seen.append(str(args[0]))
+        return command(self, *args, **kwargs)
+
+    def counted_pipeline(self, *args, **kwargs):
+        seen.append("pipeline")
+        return pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted_pipeline)
+    return seen
+
+
+def test_a_batch_bumps_every_affected_feed_in_one_round_trip(user_factory, befriend, monkeypatch):
+    from bellamy.events.envelope import Envelope
+    from feed.invalidation import feed_invalidate_for_events
+
+    # given 52 authors with 3 friends each (one friend shared by all), and a stranger
+    shared = user_factory(username="shared")
+    authors = [user_factory(username=f"author{n}") for n in range(52)]
+    friends = {}
+    for n, author in enumerate(authors):
+        friends[author.pk] = [shared, *(user_factory(username=f"f{n}_{m}") for m in range(2))]
+        for friend in friends[author.pk]:
+            befriend(author, friend)
+    stranger = user_factory(username="stranger")
+
+    def created(author):
+        return Envelope(type="post.created", key=str(author.pk), data={"post_id": 1, "author_id": author.pk})
+
+    def run(batch) -> tuple[int, int, list[int]]:
+        seen = _redis_round_trips(monkeypatch)
+        with CaptureQueriesContext(connection) as captured:
+            bumped = feed_invalidate_for_events(events=batch)
+        monkeypatch.undo()
+        return len(captured), len(seen), bumped
+
+    before = {u: feed_version(u) for u in (shared.pk, stranger.pk, authors[0].pk, authors[-1].pk)}
+    small = run([created(a) for a in authors[:2]])
+    large = run([created(a) for a in authors[2:]]
+                + [Envelope(type="user.blocked", key="x", data={"blocker_id": stranger.pk, "blocked_id": shared.pk})])
+    # then: one query (the friends of every author) for 2 or 50 events; new posts alone cost one
+    # Redis round trip (the versions' set_many: a new post pushes no feed.updated, README "Real
+    # time"), and the block adds one pipeline for the push marks and one presence read
+    assert (small[0], small[1]) == (1, 1)
+    assert (large[0], large[1]) == (1, 3)
+    assert small[2] == sorted({a.pk for a in authors[:2]} | {f.pk for a in authors[:2] for f in friends[a.pk]})
+    assert stranger.pk in large[2] and shared.pk in large[2]
+    assert all(feed_version(u) != version for u, version in before.items())
+
+
+def test_a_partly_handled_batch_invalidates_only_for_the_new_events(user_factory, befriend):
+    from bellamy.events.envelope import Envelope
+    from bellamy.events.models import ProcessedEvent
+    from feed.tasks import invalidate_feeds_task
+
+    # given two authors with a friend each, and the first author's post.created already handled
+    first, second = user_factory(username="first"), user_factory(username="second")
+    first_friend, second_friend = user_factory(username="ff"), user_factory(username="sf")
+    befriend(first, first_friend)
+    befriend(second, second_friend)
+
+    def created(author) -> dict:
+        return Envelope(type="post.created", key=str(author.pk),
+                        data={"post_id": 1, "author_id": author.pk}).to_dict()
+
+    handled, new = created(first), created(second)
+    assert invalidate_feeds_task([handled]) == sorted([first.pk, first_friend.pk])
+    versions = {u.pk: feed_version(u.pk) for u in (first, first_friend, second, second_friend)}
+
+    # when the batch is delivered again with a new event after the handled one
+    bumped = invalidate_feeds_task([handled, new])
+
+    # then only the new event's author and friends are invalidated, and each event is recorded once
+    assert bumped == sorted([second.pk, second_friend.pk])
+    assert feed_version(first.pk) == versions[first.pk]
+    assert feed_version(first_friend.pk) == versions[first_friend.pk]
+    assert feed_version(second.pk) != versions[second.pk]
+    assert feed_version(second_friend.pk) != versions[second_friend.pk]
+    assert ProcessedEvent.objects.filter(task_name="feed.invalidate_feeds_task").count() == 2
+    # and a batch of events all handled before changes nothing
+    after = {u.pk: feed_version(u.pk) for u in (first, first_friend, second, second_friend)}
+    assert invalidate_feeds_task([handled, new]) is None
+    assert {u: feed_version(u) for u in after} == after

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bellamy.events.envelope import Envelope
 from bellamy.events.models import OutboxEvent, ProcessedEvent
 from bellamy.events.routes import ROUTES, SCORING_ROUTES, Route
 from bellamy.events.services import publish
@@ -34,14 +35,12 @@ def test_scoring_routes_name_registered_tasks_on_the_scoring_queue():
     import feed.tasks  # noqa: F401
     from bellamy.celery import app
 
-    # given the scoring block / then each reacting event maps to feed.<action>_task on "scoring"
+    # given the scoring block / then every reacting event maps to the one rescore task on
+    # "scoring" (a batch of any of them is one task)
+    rescore = (Route("feed.rescore_posts_task", "scoring"),)
     assert SCORING_ROUTES == {
-        "post.created": (Route("feed.post_created_task", "scoring"),),
-        "post.liked": (Route("feed.post_liked_task", "scoring"),),
-        "post.unliked": (Route("feed.post_unliked_task", "scoring"),),
-        "comment.created": (Route("feed.comment_created_task", "scoring"),),
-        "post.deleted": (Route("feed.post_deleted_task", "scoring"),),
-        "post.moderated": (Route("feed.post_moderated_task", "scoring"),),
+        event_type: rescore for event_type in (
+            "post.created", "post.liked", "post.unliked", "comment.created", "post.deleted", "post.moderated")
     }
     for event_type, routes in SCORING_ROUTES.items():
         assert set(routes) <= set(ROUTES[event_type])
@@ -185,3 +184,48 @@ def test_periodic_recompute_is_bounded_and_skips_old_and_removed_posts(user_fact
     assert computed[old.id] == computed[deleted.id] == NOW - timedelta(hours=1)
     # and a further run finds nothing to do
     assert services.content_scores_recompute_recent(now=NOW, batch_size=2, max_batches=10) == 0
+
+
+# --- batches ----------------------------------------------------------------------------------
+def _created(post) -> dict:
+    return Envelope(type="post.created", key=str(post.author_id),
+                    data={"post_id": post.pk, "author_id": post.author_id}).to_dict()
+
+
+def test_a_batch_rescores_its_distinct_posts_and_skips_what_was_handled(user_factory):
+    # given two posts, one liked; the like's event already handled on its own
+    from feed.tasks import rescore_posts_task
+
+    author, fan = user_factory(), user_factory()
+    p1, p2 = _post(author), _post(author)
+    post_services.post_like(post=p1, user=fan)
+    liked = Envelope(type="post.liked", key=str(author.pk),
+                     data={"post_id": p1.pk, "author_id": author.pk, "user_id": fan.pk}).to_dict()
+    rescore_posts_task([liked])
+    # when a batch repeats it, with both posts' post.created and p1 twice
+    result = rescore_posts_task([_created(p1), liked, _created(p2), _created(p1)])
+    # then each post is scored once from the database (p1 with its like); the repeat is skipped
+    assert set(result) == {p1.pk, p2.pk}
+    assert ContentScore.objects.get(post=p1).likes == 1
+    assert ContentScore.objects.get(post=p2).likes == 0
+    assert ProcessedEvent.objects.filter(task_name="feed.rescore_posts_task").count() == 4
+
+
+def test_rescore_statements_do_not_grow_with_the_batch(user_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from feed.tasks import rescore_posts_task
+
+    author = user_factory()
+    posts = [_post(author) for _ in range(52)]
+
+    def statements(batch) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            rescore_posts_task([_created(p) for p in batch])
+        return len(captured)
+
+    # a batch of 2 post.created and a batch of 50 cost the same statements: claim, lock, previous
+    # scores, components, one upsert (plus the savepoints)
+    assert statements(posts[:2]) == statements(posts[2:])
+    assert ContentScore.objects.count() == 52

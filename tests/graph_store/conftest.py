@@ -1,23 +1,24 @@
 """Fixtures of the graph-store tests: both backends, isolated without wiping shared data.
 
 The ORM store lives in the per-session test database (rolled back per test). Neo4j is one
-shared server, so nothing here ever clears it: each test gets its own block of user ids
-(:class:`IdSpace`, a random offset far above real ids) and deletes exactly that block's nodes
-when it ends.
+shared server: each test gets its own namespace (:func:`test_namespace`), so it sees nothing of
+any other deployment or test, and clears exactly that namespace when it ends. Tests also keep
+their own block of user ids (:class:`IdSpace`, a random offset far above real ids), so the users
+they create in PostgreSQL never meet another session's either.
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from graph.stores.base import DEFAULT_HALF_LIFE_DAYS
-from tests.conftest import NEO4J_URL, service_unavailable
+from tests.conftest import NEO4J_URL, SESSION_TAG, service_unavailable
 
 BACKENDS = ["orm", "neo4j"]
-NEO4J_SPEC = {"BACKEND": "graph.stores.neo4j.Neo4jGraphStore", "OPTIONS": {"url": NEO4J_URL}}
 ORM_SPEC = {"BACKEND": "graph.stores.orm.OrmGraphStore", "OPTIONS": {}}
 
 #: A fixed moment for weight tests, and the default half-life.
@@ -45,13 +46,28 @@ class IdSpace:
 _schema_installed = False
 
 
-def neo4j_store():
-    """A :class:`Neo4jGraphStore` on the test server with its schema, or fail/skip."""
+def test_namespace() -> str:
+    """A fresh Neo4j namespace for one test (this session's tag plus a random part)."""
+    return f"test{SESSION_TAG}_{uuid.uuid4().hex[:8]}"
+
+
+test_namespace.__test__ = False  # a helper, not a test
+
+
+def neo4j_spec(namespace: str) -> dict:
+    """``BELLAMY_GRAPH`` for the test Neo4j server in ``namespace`` (a disposable store)."""
+    return {"BACKEND": "graph.stores.neo4j.Neo4jGraphStore",
+            "OPTIONS": {"url": NEO4J_URL, "namespace": namespace, "allow_clear": True}}
+
+
+def neo4j_store(namespace: str | None = None):
+    """A :class:`Neo4jGraphStore` on the test server in ``namespace`` (default: a fresh one),
+    with its schema, or fail/skip. ``store.clear()`` deletes that namespace only."""
     global _schema_installed
     from graph.stores.neo4j import Neo4jGraphStore
 
     try:
-        store = Neo4jGraphStore(url=NEO4J_URL)
+        store = Neo4jGraphStore(url=NEO4J_URL, namespace=namespace or test_namespace(), allow_clear=True)
         store.ping()
         if not _schema_installed:
             store.install_schema()
@@ -59,18 +75,6 @@ def neo4j_store():
     except Exception as exc:  # noqa: BLE001 — any driver error means "not answering"
         service_unavailable("Neo4j", exc)
     return store
-
-
-def delete_block(base: int, size: int = BLOCK) -> None:
-    """Delete the Neo4j nodes (and their relationships) whose ids are in ``[base, base+size)``."""
-    from neomodel import db
-
-    while db.cypher_query(
-        "MATCH (n:User) WHERE n.user_id >= $lo AND n.user_id < $hi "
-        "WITH n LIMIT 1000 DETACH DELETE n RETURN count(*)",
-        {"lo": base, "hi": base + size},
-    )[0][0][0]:
-        pass
 
 
 @pytest.fixture
@@ -86,8 +90,8 @@ def backend(request):
 
 
 @pytest.fixture
-def store(backend, ids, db):
-    """A store of ``backend``; for Neo4j, the test's id block is deleted afterwards."""
+def store(backend, db):
+    """A store of ``backend``; for Neo4j, in a fresh namespace cleared afterwards."""
     if backend == "orm":
         from graph.stores.orm import OrmGraphStore
 
@@ -97,22 +101,23 @@ def store(backend, ids, db):
     try:
         yield neo
     finally:
-        delete_block(ids.base)
+        neo.clear(force=True)
 
 
 @pytest.fixture
-def configured_backend(backend, ids, settings, db):
-    """Make ``get_graph_store()`` return ``backend`` for this test (Neo4j block cleaned after)."""
+def configured_backend(backend, settings, db):
+    """Make ``get_graph_store()`` return ``backend`` for this test (Neo4j: a fresh namespace,
+    cleared after)."""
     if backend == "orm":
         settings.BELLAMY_GRAPH = ORM_SPEC
         yield backend
         return
-    neo4j_store()
-    settings.BELLAMY_GRAPH = NEO4J_SPEC
+    neo = neo4j_store()
+    settings.BELLAMY_GRAPH = neo4j_spec(neo.namespace)
     try:
         yield backend
     finally:
-        delete_block(ids.base)
+        neo.clear()
 
 
 @pytest.fixture

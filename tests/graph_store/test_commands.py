@@ -74,7 +74,7 @@ def test_import_edges_missing_file(tmp_path):
         run("graph_import_edges", str(tmp_path / "nope.txt"))
 
 
-# --- graph_backfill (ORM store: a Neo4j backfill clears the whole database) -------------------
+# --- graph_backfill (on Neo4j it clears only the configured namespace) ------------------------
 
 @pytest.fixture
 def source_data(user_factory):
@@ -141,6 +141,34 @@ def test_install_schema(configured_backend):
         from neomodel import db
 
         rows, _ = db.cypher_query(
-            "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type "
-            "WHERE labelsOrTypes = ['User'] RETURN properties, type")
-        assert rows == [[["user_id"], "UNIQUENESS"]]
+            "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties, type "
+            "WHERE name STARTS WITH 'bellamy_' RETURN labelsOrTypes, properties, type ORDER BY name")
+        assert rows == [[["AppliedEvent"], ["ns", "event_id"], "UNIQUENESS"],
+                        [["Member"], ["ns", "user_id"], "UNIQUENESS"]]
+
+
+def test_backfill_on_neo4j_clears_only_its_namespace(source_data, settings, ids):
+    # given: the configured Neo4j namespace with a stale edge, and another deployment's
+    # namespace on the same server holding the same user ids
+    from tests.graph_store.conftest import neo4j_spec, neo4j_store
+
+    a, b, c, d, e = source_data
+    mine, other = neo4j_store(), neo4j_store()
+    settings.BELLAMY_GRAPH = neo4j_spec(mine.namespace)
+    try:
+        mine.add_friendship(d.id, e.id)
+        other.add_friendship(d.id, e.id)
+        other.strengthen(a.id, b.id, 7.0, at=timezone.now())
+
+        # when: graph_backfill rebuilds the configured store
+        output = run("graph_backfill")
+
+        # then: the configured namespace is rebuilt from PostgreSQL, the other one untouched
+        assert output.startswith("rebuilt Neo4jGraphStore: 2 friendships, 3 weights")
+        assert mine.friend_ids(d.id) == set()
+        assert mine.friend_ids(b.id) == {a.id, c.id}
+        assert other.friend_ids(d.id) == {e.id}
+        assert other.stats() == {"users": 2, "friendships": 1, "interactions": 1}
+    finally:
+        mine.clear(force=True)
+        other.clear(force=True)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from graph.stores.orm import OrmGraphStore
-from tests.graph_store.conftest import T0, delete_block, neo4j_store
+from tests.graph_store.conftest import T0, neo4j_store
 
 pytestmark = pytest.mark.services
 
@@ -60,4 +60,4 @@ def test_random_operations_give_identical_answers(seed, ids):
         assert sum(len(orm.suggestions(u, 30, at=at)) for u in users) > 12
         assert sum(len(orm.top_relations(u, 30, at=at)) for u in users) > 12
     finally:
-        delete_block(ids.base)
+        neo.clear()

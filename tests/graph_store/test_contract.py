@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graph.stores.base import GraphStoreError, Suggestion
-from tests.graph_store.conftest import HALF_LIFE, T0
+from graph.stores.base import GraphStoreError, InteractionChange, InteractionStep, Suggestion
+from tests.conftest import NEO4J_URL
+from tests.graph_store.conftest import HALF_LIFE, T0, neo4j_store
 
 pytestmark = pytest.mark.services
 
@@ -204,6 +205,130 @@ def test_bulk_set_weights_overwrites(store, ids):
     assert store.weight(ids(2), ids(3), at=T0 + HALF_LIFE) == 1.5
 
 
+# --- batches: set_friendships, apply_interactions --------------------------------------------
+
+E1, E2, E3 = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
+              "33333333-3333-4333-8333-333333333333")
+
+
+def test_set_friendships_adds_and_removes_in_one_call(store, ids):
+    store.add_friendship(ids(1), ids(2))
+    store.add_friendship(ids(1), ids(3))
+    # when: 1—2 must be absent, 1—4 present (given reversed), 1—3 present already, a self pair
+    count = store.set_friendships({(ids(2), ids(1)): False, (ids(4), ids(1)): True, (ids(1), ids(3)): True,
+                                   (ids(5), ids(5)): True})
+    assert count == 3
+    assert store.friend_ids(ids(1)) == {ids(3), ids(4)}
+    assert store.friend_ids(ids(2)) == set()
+    # and again: nothing changes
+    store.set_friendships({(ids(2), ids(1)): False, (ids(4), ids(1)): True})
+    assert store.friend_ids(ids(1)) == {ids(3), ids(4)}
+
+
+def test_apply_interactions_folds_in_order_and_reports_each_step(store, ids):
+    a, b, c = ids(1), ids(2), ids(3)
+    store.strengthen(b, a, 3.0, at=T0)
+    steps = store.apply_interactions([
+        InteractionChange(E1, a, b, T0, amount=2.0),
+        InteractionChange(E1, a, c, T0, amount=0.5),
+        InteractionChange(E2, a, b, T0 + HALF_LIFE, amount=1.0),   # 2.0 halved + 1.0
+        InteractionChange(E3, a, b, T0 + HALF_LIFE, clear=True),   # a block clears both ways
+        InteractionChange(E3, a, c, T0 + HALF_LIFE, amount=-1.0),  # floored at 0
+    ])
+    assert steps == [
+        InteractionStep(E1, a, b, 0.0, 2.0), InteractionStep(E1, a, c, 0.0, 0.5),
+        InteractionStep(E2, a, b, 1.0, 2.0),
+        InteractionStep(E3, a, b, 2.0, 0.0), InteractionStep(E3, b, a, 1.5, 0.0),
+        InteractionStep(E3, a, c, 0.25, 0.0),
+    ]
+    assert store.weight(a, b, at=T0 + HALF_LIFE) == 0.0
+    assert store.weight(b, a, at=T0 + HALF_LIFE) == 0.0
+    assert store.top_relations(a, 10, at=T0 + HALF_LIFE) == []
+
+
+def test_apply_interactions_equals_strengthen_one_by_one(store, ids):
+    a, b = ids(1), ids(2)
+    changes = [InteractionChange(f"00000000-0000-4000-8000-{n:012d}", a, b, T0 + timedelta(hours=7 * n),
+                                 amount=[1.0, 2.0, -1.0, 0.5][n % 4]) for n in range(12)]
+    store.apply_interactions(changes)
+    batched = store.weight(a, b, at=T0 + timedelta(days=5))
+    store.clear_interactions(a, b)
+    for change in changes:
+        store.strengthen(a, b, change.amount, at=change.at)
+    assert store.weight(a, b, at=T0 + timedelta(days=5)) == batched
+    assert batched > 0
+
+
+def test_apply_interactions_is_exactly_once_per_event(store, ids):
+    a, b = ids(1), ids(2)
+    first = store.apply_interactions([InteractionChange(E1, a, b, T0, amount=4.0)])
+    # when: E1 again with a new E2 (a redelivered batch, partly handled)
+    again = store.apply_interactions([InteractionChange(E2, a, b, T0, amount=1.0),
+                                      InteractionChange(E1, a, b, T0, amount=4.0)])
+    # then: E1's recorded step comes back unchanged, only E2 was applied
+    assert first == [InteractionStep(E1, a, b, 0.0, 4.0)]
+    assert again == [InteractionStep(E2, a, b, 4.0, 5.0), InteractionStep(E1, a, b, 0.0, 4.0)]
+    assert store.weight(a, b, at=T0) == 5.0
+    # and a later prune forgets the records (after which E1 would count again)
+    assert store.prune_applied(T0) == 0
+    assert store.prune_applied(datetime.now(UTC) + timedelta(seconds=1)) == 2
+    store.apply_interactions([InteractionChange(E1, a, b, T0, amount=4.0)])
+    assert store.weight(a, b, at=T0) == 9.0
+
+
+def test_apply_interactions_refuses_a_self_pair_and_writes_nothing(store, ids):
+    with pytest.raises(ValueError):
+        store.apply_interactions([InteractionChange(E1, ids(1), ids(2), T0, amount=1.0),
+                                  InteractionChange(E1, ids(1), ids(1), T0, amount=1.0)])
+    assert store.weight(ids(1), ids(2), at=T0) == 0.0
+    assert store.apply_interactions([]) == []
+
+
+# --- namespaces (Neo4j) ----------------------------------------------------------------------
+
+def test_two_neo4j_namespaces_never_see_each_other(ids):
+    # given: two deployments on one server with the same user ids
+    one, two = neo4j_store(), neo4j_store()
+    try:
+        a, b, c = ids(1), ids(2), ids(3)
+        one.add_friendship(a, b)
+        one.add_friendship(b, c)
+        one.apply_interactions([InteractionChange(E1, a, b, T0, amount=2.0)])
+        two.add_friendship(a, c)
+        two.apply_interactions([InteractionChange(E1, a, c, T0, amount=1.0)])
+        # then: each answers from its own data only, and an event id recorded in one is new in
+        # the other
+        assert one.friend_ids(a) == {b} and two.friend_ids(a) == {c}
+        assert one.top_relations(a, 10, at=T0) == [(b, 2.0)]
+        assert two.top_relations(a, 10, at=T0) == [(c, 1.0)]
+        assert one.suggestions(a, 10, at=T0) == [Suggestion(c, 1, 1.2)]
+        assert two.suggestions(a, 10, at=T0) == []
+        assert one.stats() == {"users": 3, "friendships": 2, "interactions": 1}
+        assert two.stats() == {"users": 2, "friendships": 1, "interactions": 1}
+        # when: one namespace is cleared, the other keeps everything
+        one.clear()
+        assert one.stats() == {"users": 0, "friendships": 0, "interactions": 0}
+        assert two.stats() == {"users": 2, "friendships": 1, "interactions": 1}
+        assert two.apply_interactions([InteractionChange(E1, a, c, T0, amount=1.0)]) == [
+            InteractionStep(E1, a, c, 0.0, 1.0)]
+    finally:
+        one.clear()
+        two.clear()
+
+
+
+def test_neo4j_namespace_defaults_to_the_deployments_namespace(settings):
+    # given: a deployment named by BELLAMY_NAMESPACE (its Redis key prefix set apart)
+    from graph.stores.neo4j import Neo4jGraphStore
+
+    settings.BELLAMY_NAMESPACE = "staging_b"
+    settings.BELLAMY_KEY_PREFIX = "other_prefix"
+    # then: a store configured without a namespace writes in that deployment's namespace
+    assert Neo4jGraphStore(url=NEO4J_URL).namespace == "staging_b"
+    # and: an explicit empty namespace is refused rather than writing outside any namespace
+    with pytest.raises(GraphStoreError, match="non-empty namespace"):
+        Neo4jGraphStore(url=NEO4J_URL, namespace="")
+
 # --- users and maintenance --------------------------------------------------------------------
 
 def test_delete_user_removes_its_edges_and_weights(store, ids):
@@ -243,7 +368,7 @@ def test_clear_refuses_on_a_non_test_store(backend, store, ids, monkeypatch):
     if backend == "orm":
         monkeypatch.setattr(store, "is_test_store", lambda: False)
     else:
-        assert store.allow_clear is False
+        monkeypatch.setattr(store, "allow_clear", False)
 
     # when / then: refused, nothing deleted
     with pytest.raises(GraphStoreError):

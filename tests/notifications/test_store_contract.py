@@ -206,14 +206,60 @@ def test_group_add_is_idempotent_per_event(store):
     assert second.actor_count == 2
 
 
-def test_group_add_same_actor_moves_to_front_without_counting_twice(store):
+def test_a_repeat_by_a_known_actor_changes_nothing_the_recipient_sees(store):
+    # given a comment group of 11 then 12, read by the recipient
     key = group_key_for(POST_COMMENTED, 70, T0)
-    for n, (actor, comment) in enumerate([(11, 101), (12, 102), (11, 103)]):
-        record = store.group_add(
-            new(1, f"c{n}", actor, T0 + n * M, POST_COMMENTED, post_id=70, comment_id=comment), group_key=key
-        )
-    assert record == rec(record.id, 1, POST_COMMENTED, [11, 12], 2, ["c0", "c1", "c2"], T0,
-                         updated=T0 + 2 * M, post_id=70, comment_id=103, group_key=key)
+    store.group_add(new(1, "c0", 11, T0, POST_COMMENTED, post_id=70, comment_id=101), group_key=key)
+    read = store.group_add(new(1, "c1", 12, T0 + M, POST_COMMENTED, post_id=70, comment_id=102), group_key=key)
+    assert store.mark_read(1, all=True) == 1
+    # when 11 comments again
+    record = store.group_add(new(1, "c2", 11, T0 + 2 * M, POST_COMMENTED, post_id=70, comment_id=103),
+                             group_key=key)
+    # then the event is recorded and the latest comment kept, but the actors, their order, the
+    # group's time and its read state are unchanged, and nobody is counted twice
+    assert record.read_at is not None
+    assert record == rec(read.id, 1, POST_COMMENTED, [12, 11], 2, ["c0", "c1", "c2"], T0,
+                         updated=T0 + M, post_id=70, comment_id=103, group_key=key, read_at=record.read_at)
+    assert store.get_many([read.id]) == [record]
+    assert store.unread_count(1) == 0
+
+
+def test_group_add_many_is_one_by_one_in_bulk(store):
+    # given a like group of 11 that exists, and a batch: 12 and 11 again on it, a new group of
+    # another post, a repeat of the first like, and an event for another recipient
+    k70, k80 = group_key_for(POST_LIKED, 70, T0), group_key_for(POST_LIKED, 80, T0)
+    first = store.group_add(new(1, "l1", 11, T0, POST_LIKED, post_id=70), group_key=k70)
+    updates = store.group_add_many([
+        (new(1, "l2", 12, T0 + M, POST_LIKED, post_id=70), k70),
+        (new(1, "l4", 13, T0 + 3 * M, POST_LIKED, post_id=80), k80),
+        (new(1, "l3", 11, T0 + 2 * M, POST_LIKED, post_id=70), k70),
+        (new(1, "l1", 11, T0, POST_LIKED, post_id=70), k70),
+        (new(2, "l5", 11, T0 + 4 * M, POST_LIKED, post_id=80), k80),
+    ])
+    # then one update per group changed, in order of first appearance, with what the recipient
+    # should be told: 12 joined the first group (the repeat of 11 not counted), the others are new
+    assert [(u.created, u.new_actors, u.applied) for u in updates] == [(False, 1, 2), (True, 1, 1), (True, 1, 1)]
+    assert all(u.notify for u in updates)
+    g70, g80, g80b = (u.record for u in updates)
+    assert g70 == rec(first.id, 1, POST_LIKED, [12, 11], 2, ["l1", "l2", "l3"], T0, updated=T0 + M,
+                      post_id=70, group_key=k70)
+    assert g80 == rec(g80.id, 1, POST_LIKED, [13], 1, ["l4"], T0 + 3 * M, post_id=80, group_key=k80)
+    assert g80b == rec(g80b.id, 2, POST_LIKED, [11], 1, ["l5"], T0 + 4 * M, post_id=80, group_key=k80)
+    assert store.get_many([first.id, g80.id, g80b.id]) == [g70, g80, g80b]
+    # when the whole batch is replayed, plus a repeat of 12: nothing to tell
+    again = store.group_add_many([(new(1, "l2", 12, T0 + M, POST_LIKED, post_id=70), k70),
+                                  (new(1, "l6", 12, T0 + 5 * M, POST_LIKED, post_id=70), k70)])
+    assert [(u.created, u.new_actors, u.applied, u.notify) for u in again] == [(False, 0, 1, False)]
+    assert store.group_add_many([(new(1, "l4", 13, T0 + 3 * M, POST_LIKED, post_id=80), k80)]) == []
+    assert store.count() == 3
+
+
+def test_delete_for_subjects_deletes_every_post_of_the_list(store):
+    store.add_many([new(1, "e1", 7, T0, post_id=70), new(2, "e1", 7, T0, post_id=70),
+                    new(1, "e2", 7, T0, post_id=80), new(1, "e3", 7, T0, post_id=90)])
+    assert store.delete_for_subjects([70, 80, 70, 123]) == 3
+    assert [r.post_id for batch in store.export_batches() for r in batch] == [90]
+    assert store.delete_for_subjects([]) == 0
 
 
 def test_group_add_keeps_the_last_ten_actors_and_counts_all(store):

@@ -154,3 +154,30 @@ def test_graph_services_drive_visibility(user_factory):
     graph_services.block_create(blocker=author, blocked_id=other.id)
     assert visible_ids(other) == []
     assert selectors.user_posts(author, author.id).count() == 1
+
+
+def test_visible_to_members_agrees_with_visible_posts(world, user_factory, befriend, block):
+    # given the world, plus a deleted, a hidden and a removed post, a friend who also blocked a
+    # second author, and a moderator (seen as an ordinary member by visible_to_members)
+    users, posts = world
+    author = users["author"]
+    extra = [PostFactory(author=author, visibility="public", deleted_at=timezone.now()),
+             PostFactory(author=author, visibility="friends", moderation_state=Post.ModerationState.HIDDEN),
+             PostFactory(author=author, visibility="public", moderation_state=Post.ModerationState.REMOVED)]
+    other = user_factory(username="other")
+    befriend(other, users["friend"])
+    block(users["friend"], other)
+    other_posts = [PostFactory(author=other, visibility=v) for v in ("public", "friends")]
+    all_posts = [*posts.values(), *extra, *other_posts]
+    viewers = [*users.values(), other]
+    # when every (viewer, post) pair is asked at once
+    pairs = {(viewer.pk, post.pk) for viewer in viewers for post in all_posts}
+    got = selectors.visible_to_members(pairs | {(author.pk, 10**12)})
+    # then exactly the pairs visible_posts gives each viewer
+    expected = {(viewer.pk, pid) for viewer in viewers for pid in visible_ids(viewer)
+                if pid in {p.pk for p in all_posts}}
+    assert got == expected
+    assert (users["friend"].pk, posts["friends"].pk) in got
+    assert (users["friend"].pk, other_posts[0].pk) not in got  # blocked the other author
+    assert (users["stranger"].pk, posts["friends"].pk) not in got
+    assert selectors.visible_to_members([]) == set()

@@ -12,6 +12,7 @@ from posts import services as post_services
 from posts.models import Post
 from tests.feed_scoring.helpers import deliver
 from tests.trends.helpers import buckets, ledger_size, make_post
+from trends.models import HashtagAuthorBucket, HashtagBucket, TrendContribution
 from trends.services import SyncResult, post_trend_sync, trend_buckets_rebuild
 
 pytestmark = pytest.mark.django_db
@@ -23,11 +24,9 @@ def test_trend_routes_name_registered_tasks_on_the_trends_queue():
     import trends.tasks  # noqa: F401
     from bellamy.celery import app
 
+    sync = (Route("trends.sync_posts_task", "trends"),)
     assert TREND_ROUTES == {
-        "post.created": (Route("trends.post_created_task", "trends"),),
-        "post.updated": (Route("trends.post_updated_task", "trends"),),
-        "post.deleted": (Route("trends.post_deleted_task", "trends"),),
-        "post.moderated": (Route("trends.post_moderated_task", "trends"),),
+        event_type: sync for event_type in ("post.created", "post.updated", "post.deleted", "post.moderated")
     }
     for event_type, routes in TREND_ROUTES.items():
         assert set(routes) <= set(ROUTES[event_type])
@@ -63,7 +62,7 @@ def test_unicode_variants_are_one_tag_through_the_real_event_path(user_factory):
         assert buckets() == {("café", start): (2, 2, sorted([a.id, b.id]))}
     else:  # the two posts straddle an hour boundary
         assert {key[0] for key in buckets()} == {"café"}
-    assert ProcessedEvent.objects.filter(task_name="trends.post_created_task").count() == 2
+    assert ProcessedEvent.objects.filter(task_name="trends.sync_posts_task").count() == 2
 
 
 def test_same_event_twice_changes_nothing(user_factory):
@@ -75,7 +74,7 @@ def test_same_event_twice_changes_nothing(user_factory):
     # when the same event is delivered again / then it is skipped
     deliver(TREND_ROUTES)
     assert (buckets(), ledger_size()) == snapshot
-    assert ProcessedEvent.objects.filter(task_name="trends.post_created_task").count() == 1
+    assert ProcessedEvent.objects.filter(task_name="trends.sync_posts_task").count() == 1
     # and even a sync under another event id changes nothing
     post = Post.objects.get()
     assert post_trend_sync(post_id=post.id) == SyncResult(added=0, removed=0)
@@ -154,3 +153,80 @@ def test_rebuild_equals_incremental_state(user_factory):
     result = trend_buckets_rebuild()
     assert (buckets(), ledger_size()) == incremental
     assert (result.contributions, result.buckets, result.author_buckets) == (4, 3, 4)
+
+
+# --- batches ----------------------------------------------------------------------------------
+def _created(post) -> dict:
+    from bellamy.events.envelope import Envelope
+
+    return Envelope(type="post.created", key=str(post.author_id),
+                    data={"post_id": post.pk, "author_id": post.author_id}).to_dict()
+
+
+def test_a_batch_gives_the_buckets_of_one_post_at_a_time(user_factory):
+    # given posts of three authors in two hours, some sharing tags, one friends-only
+    from trends.tasks import sync_posts_task
+
+    a, b, c = user_factory(), user_factory(), user_factory()
+    specs = [(a, ["x", "y"], 5), (b, ["x"], 20), (a, ["x"], 50), (c, ["y", "z"], 70), (b, ["z"], 80)]
+    posts = [make_post(author, tags, H + timedelta(minutes=m), sync=False) for author, tags, m in specs]
+    hidden = make_post(c, ["x"], H + timedelta(minutes=30), visibility="friends", sync=False)
+    for post in [*posts, hidden]:
+        post_trend_sync(post_id=post.id)
+    one_by_one = (buckets(), ledger_size())
+    # when the same posts are synced again from scratch as one batch, one repeated
+    TrendContribution.objects.all().delete()
+    HashtagAuthorBucket.objects.all().delete()
+    HashtagBucket.objects.all().delete()
+    assert sync_posts_task([_created(p) for p in [*posts, hidden, posts[0]]]) == {"added": 7, "removed": 0}
+    # then the same buckets, with exact distinct authors
+    assert (buckets(), ledger_size()) == one_by_one
+    assert buckets()[("x", H)] == (3, 2, sorted([a.id, b.id]))
+
+
+def test_sync_statements_do_not_grow_with_the_batch(user_factory):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from trends.tasks import sync_posts_task
+
+    authors = [user_factory() for _ in range(5)]
+    posts = [make_post(authors[n % 5], [f"t{n % 7}", "shared"], H + timedelta(minutes=n), sync=False)
+             for n in range(52)]
+
+    def statements(batch) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            sync_posts_task([_created(p) for p in batch])
+        return len(captured)
+
+    # a batch of 2 and a batch of 50 cost the same statements (one upsert of every bucket)
+    assert statements(posts[:2]) == statements(posts[2:])
+    assert buckets()[("shared", H)] == (52, 5, sorted(a.id for a in authors))
+
+
+def test_a_partly_handled_batch_syncs_only_the_new_events(user_factory):
+    from trends.tasks import sync_posts_task
+
+    # given A's post handled already, then a batch redelivering it before B's new post
+    a, b = user_factory(), user_factory()
+    first = make_post(a, ["x", "y"], H + timedelta(minutes=5), sync=False)
+    second = make_post(b, ["x", "z"], H + timedelta(minutes=10), sync=False)
+    handled = _created(first)
+    assert sync_posts_task([handled]) == {"added": 2, "removed": 0}
+
+    # when the batch arrives
+    new = _created(second)
+    result = sync_posts_task([handled, new])
+
+    # then only B's post is synced, each event recorded once, and the buckets count both posts once
+    assert result == {"added": 2, "removed": 0}
+    assert ProcessedEvent.objects.filter(task_name="trends.sync_posts_task").count() == 2
+    assert buckets() == {
+        ("x", H): (2, 2, sorted([a.id, b.id])),
+        ("y", H): (1, 1, [a.id]),
+        ("z", H): (1, 1, [b.id]),
+    }
+    assert ledger_size() == 4
+    # and the same batch once more changes nothing
+    assert sync_posts_task([handled, new]) is None
+    assert ledger_size() == 4

@@ -10,9 +10,9 @@ on the embedded default with ``--subset 2000``):
    9k historic posts and 76k likes as events would flood notifications about 2021 and only
    recompute the same data one event at a time): ``feed_backfill_scores``; the trend hour
    buckets (``trends.services.trend_buckets_rebuild``; the trends themselves are ranked in
-   stage 5, once the newest posts are in); the graph projection of this
-   database's users (friend edges + like/comment/mention weights; ``graph_backfill`` scoped so
-   a shared Neo4j keeps other databases' nodes: ``importers.graph_projection_rebuild``);
+   stage 5, once the newest posts are in); the graph projection of this deployment (friend
+   edges + like/comment/mention weights, in its own Neo4j namespace so a shared Neo4j keeps
+   other deployments' graphs: ``importers.graph_projection_rebuild``);
    ``graph_import_interactions`` (CollegeMsg weights).
 4. **live** — the newest ``--live-posts`` tweets (default 200) through ``posts.services``
    (``post_create`` + ``post_like`` per chosen friend), so their events flow outbox → bus →

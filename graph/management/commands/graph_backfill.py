@@ -1,7 +1,10 @@
 """``manage.py graph_backfill [--batch-size N] [--dry-run]``: rebuild the graph projection.
 
 The projection is derived data: this command clears the configured graph store (forced) and
-rebuilds it from PostgreSQL, in batches, with a progress bar:
+rebuilds it from PostgreSQL, in batches, with a progress bar. Clearing is scoped to this
+deployment: the ORM store's tables live in its own database, and the Neo4j store deletes only
+the nodes of its namespace (``BELLAMY_NAMESPACE``), so a demo, a
+test run and a stack sharing one Neo4j server never wipe each other's graph:
 
 * every :class:`graph.models.Friendship` → a friend edge;
 * interaction weights from the ``posts`` app's rows when that app is installed (read through

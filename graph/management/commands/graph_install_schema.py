@@ -1,7 +1,9 @@
 """``manage.py graph_install_schema``: install the graph store's constraints and indexes.
 
-Neo4j: the uniqueness constraint (and its index) on ``(:User {user_id})`` declared by the
-neomodel ``User`` class (idempotent). ORM store: nothing — its tables come from migrations.
+Neo4j: the composite uniqueness constraints (and their indexes) on ``(:Member {ns, user_id})``
+and ``(:AppliedEvent {ns, event_id})`` and the pruning index (idempotent; shared by every
+namespace on the server; :mod:`graph.stores.neo4j`). ORM store: nothing — its tables come from
+migrations.
 """
 
 from django.core.management.base import BaseCommand
