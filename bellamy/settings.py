@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "search",
     "analytics",
     "demo",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -172,15 +173,39 @@ CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER = config.celery_broker(
 )
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
+# Delivery: a task's message is acknowledged after the task returned, never before it ran. A pool
+# process killed mid-task makes the worker requeue the message at once (reject on worker lost);
+# a whole worker killed leaves its unacknowledged messages in Redis, where any worker restores
+# them after BELLAMY_TASK_VISIBILITY_TIMEOUT seconds (kombu's default is one hour, which is how
+# a SIGKILLed worker's tasks went missing). Each process reserves only the message it runs, so
+# no message waits in a worker's memory long enough to be restored while still queued there.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+#: Seconds after which a delivered but unacknowledged task message is handed out again (its
+#: worker died). A running event task refreshes its delivery every third of this
+#: (``bellamy.events.delivery``), so only a dead worker's messages time out.
+BELLAMY_TASK_VISIBILITY_TIMEOUT = env.int("BELLAMY_TASK_VISIBILITY_TIMEOUT", default=30)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 #: One queue per worker (ARCHITECTURE.md §4); the routing table names the queue of each task.
 BELLAMY_QUEUES = ("scoring", "graph", "notifications", "trends", "default")
 CELERY_TASK_QUEUES = [Queue(name) for name in BELLAMY_QUEUES]
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{BELLAMY_KEY_PREFIX}:celery:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{BELLAMY_KEY_PREFIX}:celery:",
+    "visibility_timeout": BELLAMY_TASK_VISIBILITY_TIMEOUT,
+    # Look for messages to restore every few seconds (kombu's default sweep is every ~100 s).
+    "unacked_restore_interval": max(1, min(5, BELLAMY_TASK_VISIBILITY_TIMEOUT // 3)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: A worker keeps reconnecting to the broker for as long as it is down (never gives up and exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+#: Seconds during which an event task retries transient errors (PostgreSQL, Redis, MongoDB, Neo4j,
+#: Kafka unreachable or overloaded) with exponential back-off before its batch is dead-lettered.
+#: PostgreSQL being unreachable is retried for as long as it lasts: the dead-letter store is there.
+BELLAMY_TASK_RETRY_BUDGET = env.float("BELLAMY_TASK_RETRY_BUDGET", default=600.0)
+#: Longest pause between two retries of a task, in seconds (the back-off doubles from 0.5 s).
+BELLAMY_TASK_RETRY_MAX_DELAY = env.float("BELLAMY_TASK_RETRY_MAX_DELAY", default=10.0)
 CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "events.relay_outbox_task", "schedule": 5.0},
     "prune-outbox": {"task": "events.prune_outbox_task", "schedule": 3600.0},
@@ -195,6 +220,9 @@ CELERY_BEAT_SCHEDULE = {
     "prune-graph-applied-events": {
         "task": "graph.prune_applied_events_task", "schedule": 3600.0, "options": {"queue": "graph"},
     },
+    # Erase the accounts whose deletion is due, and finish the erasures every store has handled.
+    "erase-due-accounts": {"task": "accounts.erase_due_accounts_task", "schedule": 300.0},
+    "expire-exports": {"task": "exports.expire_exports_task", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -233,6 +261,26 @@ BELLAMY_GRAPH = config.graph_backend(env.str("BELLAMY_GRAPH_URL", default=""))
 BELLAMY_NOTIFICATION_RETENTION_DAYS = env.int("BELLAMY_NOTIFICATION_RETENTION_DAYS", default=90)
 #: Half-life of relationship weights, in days (decay applied on read by the graph store).
 BELLAMY_WEIGHT_HALF_LIFE_DAYS = env.float("BELLAMY_WEIGHT_HALF_LIFE_DAYS", default=14.0)
+
+# --- Account lifecycle and data exports (README "Account lifecycle") -----------------------
+#: Days between a user's deletion request and the erasure (the account is deactivated at once
+#: and can be reactivated until then); 0 erases at the next sweep.
+BELLAMY_ACCOUNT_DELETION_GRACE_DAYS = env.int("BELLAMY_ACCOUNT_DELETION_GRACE_DAYS", default=30)
+if BELLAMY_ACCOUNT_DELETION_GRACE_DAYS < 0:
+    raise config.ImproperlyConfigured("BELLAMY_ACCOUNT_DELETION_GRACE_DAYS must be 0 or more")
+#: Hours an export archive stays downloadable (its signed link expires with it).
+BELLAMY_EXPORT_EXPIRY_HOURS = env.int("BELLAMY_EXPORT_EXPIRY_HOURS", default=168)
+#: Hours a user waits between two export requests (429 with Retry-After before).
+BELLAMY_EXPORT_INTERVAL_HOURS = env.int("BELLAMY_EXPORT_INTERVAL_HOURS", default=24)
+if BELLAMY_EXPORT_EXPIRY_HOURS < 1 or BELLAMY_EXPORT_INTERVAL_HOURS < 0:
+    raise config.ImproperlyConfigured(
+        "BELLAMY_EXPORT_EXPIRY_HOURS must be at least 1 and BELLAMY_EXPORT_INTERVAL_HOURS 0 or more"
+    )
+#: Where uploaded and generated files live (export archives under exports/), served only
+#: through signed, expiring links, never as static files.
+# (empty, as in .env.example, means the default)
+MEDIA_ROOT = Path(env.str("BELLAMY_MEDIA_ROOT", default="") or BASE_DIR / ".data" / "media")
+MEDIA_URL = "media/"
 
 # --- Metrics (README "Metrics"; PROMETHEUS_MULTIPROC_DIR is read by prometheus_client) ------------
 #: Bearer token /metrics requires when set.

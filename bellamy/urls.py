@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/", include("notifications.api.urls")),
     path("api/", include("search.api.urls")),
     path("api/", include("analytics.api.urls")),
+    path("api/", include("exports.api.urls")),
 ]
 
 handler400 = "bellamy.api.exceptions.bad_request"

@@ -21,8 +21,7 @@ really stops and starts them with ``bin/services stop|start|restart NAME``. For 
    * trends: the hashtag's hour buckets count each accepted post once;
    * graph: each mention adds 0.5 to ``author → mentioned`` in Neo4j (the sum over the drill's
      pairs, in units of one mention; more is a duplicate);
-   * default queue: the feed invalidation task recorded once per event (``ProcessedEvent``); a
-     new post pushes no frame of its own (its friends' one frame is the notification's).
+   * default queue: feed invalidation and push tasks recorded once per event (``ProcessedEvent``).
 
 The table: posts accepted (201) of 200, posts of the burst in PostgreSQL (an answer may time out
 after the post was written), accepted posts missing from PostgreSQL (lost), events
@@ -250,6 +249,7 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
 
     from bellamy.backends import get_backend
     from bellamy.events.models import OutboxEvent, ProcessedEvent
+    from bellamy.events.routes import ROUTES
     from feed.models import ContentScore
     from graph.models import Friendship
     from posts.models import Post, PostMention
@@ -278,10 +278,11 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
         mentions = list(PostMention.objects.filter(post_id__in=ids).values("post__author_id", "user_id")
                         .annotate(n=Count("id")))
         expected_mentions = sum(row["n"] for row in mentions)
-        # post.created runs one task on the default queue: the feed invalidation (the friends'
-        # only frame is the notification, README "Real time").
-        effects.default = (len(event_ids), ProcessedEvent.objects.filter(
-            event_id__in=event_ids, task_name="feed.invalidate_feeds_task").count())
+        # The default queue's tasks of post.created as routed today (their names move with the
+        # code: the friends' push went from feed to notifications).
+        default_tasks = [route.task for route in ROUTES["post.created"] if route.queue == "default"]
+        effects.default = (len(default_tasks) * len(event_ids), ProcessedEvent.objects.filter(
+            event_id__in=event_ids, task_name__in=default_tasks).count())
         client = MongoClient(os.environ["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)
         try:
             docs = list(client[mongo_database]["notifications"].find(

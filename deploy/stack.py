@@ -51,6 +51,11 @@ TEMPLATE = Path(__file__).resolve().parent / "supervisord.conf.in"
 GROUP = "bellamy"
 #: The Celery queues, one worker each (``settings.BELLAMY_QUEUES``; a test keeps them equal).
 QUEUES = ("scoring", "graph", "notifications", "trends", "default")
+#: Queues consumed serially: their worker runs one task at a time whatever the configured
+#: concurrency. The graph worker applies weight changes in delivery order (the order guarantee
+#: of ``bellamy/events/routes.py``); with 4 threads, concurrent batches of one pair both read
+#: the old weight in Neo4j and one increment was lost (the drills were short by 2-13 mentions).
+SERIAL_QUEUES = frozenset({"graph"})
 #: SIGTERM to supervisord ends every program within this many seconds: each program's
 #: ``stop_wait`` (then SIGKILL) is below it, and they are stopped at the same time.
 SHUTDOWN_SECONDS = 10
@@ -133,7 +138,8 @@ class StackConfig:
             threads and the outbox relay thread share it.
         workers: ``(program name, queues)`` per Celery worker; default one per queue.
         worker_pool: Celery pool (``threads`` or ``prefork``; ``BELLAMY_WORKER_POOL``).
-        worker_concurrency: Celery concurrency per worker (``BELLAMY_WORKER_CONCURRENCY``).
+        worker_concurrency: Celery concurrency per worker (``BELLAMY_WORKER_CONCURRENCY``);
+            the workers of :data:`SERIAL_QUEUES` run with 1.
         beat: run celery beat (the outbox relay sweep and periodic tasks).
         forwarder: run the Kafka → Celery forwarder.
         log_level: Celery log level of beat (workers log at INFO at least: their readiness
@@ -192,19 +198,20 @@ class StackConfig:
                 # (bin/web); a slow interpreter exit on a loaded machine meets SIGKILL at 6 s.
                 stop_wait=6,
             ))
-        if self.worker_pool == "threads":
-            # One process: a connection per pool thread, plus the outbox relay thread (tasks
-            # publish follow-up events).
-            worker_pool_max, worker_processes = self.worker_concurrency + 1, 1
-        else:
-            # Prefork: each child process holds its own (task + relay thread); the parent none.
-            worker_pool_max, worker_processes = 2, self.worker_concurrency
         for name, queues in self.workers:
+            concurrency = 1 if SERIAL_QUEUES.intersection(queues) else self.worker_concurrency
+            if self.worker_pool == "threads":
+                # One process: a connection per pool thread, plus the outbox relay thread (tasks
+                # publish follow-up events).
+                worker_pool_max, worker_processes = concurrency + 1, 1
+            else:
+                # Prefork: each child process holds its own (task + relay thread); the parent none.
+                worker_pool_max, worker_processes = 2, concurrency
             result.append(Program(
                 name, "worker",
                 (str(BIN / "celery"), "-A", "bellamy", "worker", "-Q", ",".join(queues),
                  "-n", f"{name.removeprefix('worker-')}.{self.namespace}@%h",
-                 "--pool", self.worker_pool, "--concurrency", str(self.worker_concurrency),
+                 "--pool", self.worker_pool, "--concurrency", str(concurrency),
                  "--loglevel", "DEBUG" if self.log_level == "DEBUG" else "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"),
                 db_pool_max=worker_pool_max, processes=worker_processes,
                 # SIGTERM = Celery's warm shutdown: finish the running tasks, take no new ones.

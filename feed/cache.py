@@ -23,6 +23,8 @@ from collections.abc import Iterable
 
 from django.core.cache import cache, caches
 
+from bellamy.caching import cache_delete_matching
+
 #: Seconds a cached page lives even if no event replaces its version (safety net).
 PAGE_TTL = 60
 #: Seconds a version token lives (a missing token reads as a fresh version).
@@ -98,3 +100,18 @@ def feed_push_due(viewer_ids: Iterable[int]) -> list[int]:
 def page_key(viewer_id: int, *, order: str, limit: int, cursor: str | None) -> str:
     """The cache key of one feed page at the viewer's current version."""
     return f"feed:page:{viewer_id}:{feed_version(viewer_id)}:{order}:{limit}:{cursor or '-'}"
+
+
+def feed_cache_key_patterns(viewer_id: int) -> list[str]:
+    """Every cache key of one viewer's feed: the version token, the last push's mark, the cached
+    pages, the ranked snapshots (the keys :func:`page_key` and ``feed.selectors`` write)."""
+    return [_version_key(viewer_id), _push_key(viewer_id), f"feed:page:{viewer_id}:*", f"feed:snap:{viewer_id}:*"]
+
+
+def feed_cache_forget(viewer_id: int) -> int:
+    """Delete every cache key of ``viewer_id``'s feed (an erased account).
+
+    Returns:
+        How many keys were deleted.
+    """
+    return cache_delete_matching(feed_cache_key_patterns(viewer_id))

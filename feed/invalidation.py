@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bellamy.accounts.selectors import active_user_ids, live_user_ids
 from bellamy.events.envelope import Envelope
 from bellamy.realtime.services import push_to_users
 from feed.cache import feed_push_due, feed_versions_bump
@@ -36,11 +37,13 @@ def feed_invalidate(*, user_ids: Iterable[int], push_to: Iterable[int] | None = 
     """Invalidate the cached feeds of ``user_ids`` (one round trip) and push
     ``{"type": "feed.updated"}`` to those of them (only those also in ``push_to``, when given)
     who are online and were not pushed one in the last :data:`feed.cache.PUSH_INTERVAL` seconds.
+    Erased accounts are skipped (one query): an event still queued when an account was erased
+    must not write its version key back.
 
     Returns:
         The distinct user ids invalidated, sorted.
     """
-    bumped = feed_versions_bump(user_ids)
+    bumped = feed_versions_bump(live_user_ids(user_ids))
     due = feed_push_due(bumped if push_to is None else set(bumped) & set(push_to))
     if due:
         push_to_users(due, {"type": "feed.updated"})
@@ -81,3 +84,19 @@ def feed_invalidate_for_events(*, events: Sequence[Envelope]) -> list[int]:
         return []
     loud = [e for e in events if e.type not in SILENT_EVENTS]
     return feed_invalidate(user_ids=viewers, push_to=affected_viewers(loud) if loud else ())
+
+
+def feed_invalidate_for_users(*, user_ids: list[int]) -> list[int]:
+    """``user.deactivated`` / ``user.reactivated``: the users' posts left or came back to their
+    friends' feeds, and to their own when they are active again; invalidate those feeds (one
+    friends query per user). A user who is inactive now is left out: nobody reads their feed
+    (and nothing is pushed to a socket about to close); it is bumped when they come back.
+
+    Returns:
+        The user ids invalidated, sorted.
+    """
+    users = {int(uid) for uid in user_ids}
+    viewers = active_user_ids(users)
+    for user_id in sorted(users):
+        viewers.update(graph_selectors.friend_ids(user_id))
+    return feed_invalidate(user_ids=sorted(viewers))

@@ -13,7 +13,8 @@ from bellamy.celery import app
 from bellamy.events.envelope import Envelope
 from bellamy.events.idempotency import batch_task
 from feed import services
-from feed.invalidation import feed_invalidate_for_events
+from feed.cache import feed_cache_forget
+from feed.invalidation import feed_invalidate_for_events, feed_invalidate_for_users
 
 
 @batch_task("feed.rescore_posts_task")
@@ -50,3 +51,41 @@ def invalidate_feeds_task(envelopes: list[Envelope]) -> list[int]:
     round trip and push ``feed.updated`` to those online and due
     (:func:`feed.invalidation.feed_invalidate_for_events`). Returns the user ids invalidated."""
     return feed_invalidate_for_events(events=envelopes)
+
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+#: Posts rescored per query after an erasure.
+RESCORE_CHUNK = 2000
+
+
+@batch_task("feed.user_visibility_task")
+def user_visibility_task(envelopes: list[Envelope]) -> list[int]:
+    """``user.deactivated`` / ``user.reactivated`` ``{user_id, cause}`` → invalidate the feeds
+    of the users and their friends (:func:`feed.invalidation.feed_invalidate_for_users`), queue
+    ``default``. Returns the user ids invalidated."""
+    return feed_invalidate_for_users(user_ids=[int(e.data["user_id"]) for e in envelopes])
+
+
+@batch_task("feed.user_deleted_task")
+def user_deleted_task(envelopes: list[Envelope]) -> int:
+    """``user.deleted`` ``{user_id}`` → delete every feed cache key of the users (version
+    token, pages, ranked snapshots), queue ``default``. Returns how many keys were deleted."""
+    return sum(feed_cache_forget(int(e.data["user_id"])) for e in envelopes)
+
+
+@batch_task("feed.user_content_erased_task")
+def user_content_erased_task(envelopes: list[Envelope]) -> int:
+    """``user.content_erased`` ``{user_id, post_ids, engaged_post_ids}`` → rescore, in one pass,
+    the posts that lost the erased users' likes and comments, and drop the scores of their
+    erased posts (:func:`feed.services.content_scores_refresh`: a post that no longer exists
+    loses its score row), queue ``scoring``. Returns how many posts were rescored.
+
+    Events:
+        ``content_score.updated`` for scores that moved past the threshold.
+    """
+    post_ids = sorted({int(p) for e in envelopes for key in ("post_ids", "engaged_post_ids") for p in e.data[key]})
+    rescored = 0
+    for start in range(0, len(post_ids), RESCORE_CHUNK):  # bounded bind parameters per query
+        rescored += len(services.content_scores_refresh(post_ids=post_ids[start:start + RESCORE_CHUNK]))
+    return rescored

@@ -344,3 +344,19 @@ def user_search(*, viewer_id: int, prefix: str) -> QuerySet:
         .annotate(username_lower=Lower("username"), display_lower=Lower("display_name"))
         .filter(Q(username_lower__startswith=needle) | Q(display_lower__startswith=needle))
     )
+
+
+def friendships_of(user_id: int) -> QuerySet:
+    """``user_id``'s friendships as ``(friend id, since)`` rows, oldest first (the data export).
+
+    Returns:
+        A lazy ``values_list`` QuerySet of ``(int, datetime)``; includes inactive friends.
+    """
+    return (
+        Friendship.objects.filter(Q(user_low_id=user_id) | Q(user_high_id=user_id))
+        .annotate(
+            friend_id=Case(When(user_low_id=user_id, then=F("user_high_id")), default=F("user_low_id"))
+        )
+        .order_by("created_at", "id")
+        .values_list("friend_id", "created_at")
+    )

@@ -323,3 +323,38 @@ def block_remove(*, blocker, blocked_id: int) -> None:
         deleted, _ = Block.objects.filter(blocker_id=blocker.id, blocked_id=blocked_id).delete()
         if not deleted:
             raise NotFound("You have not blocked this user.", code="block_not_found")
+
+
+# --- account erasure (README "Account lifecycle") --------------------------------------------
+
+
+@dataclass(frozen=True)
+class RelationsErasure:
+    """What :func:`user_relations_erase` deleted."""
+
+    friend_requests: int
+    friendships: int
+    blocks: int
+
+
+def user_relations_erase(*, user_ids: list[int]) -> RelationsErasure:
+    """Forget the relations of erased accounts in PostgreSQL (``user.deleted``): every friend
+    request they sent or received (pending or answered), their friendships and the blocks they
+    made or received, in one transaction.
+
+    No ``friendship.removed`` is published: the graph store forgets the user's node with all
+    its edges and weights in the same handler (:func:`graph.tasks.user_deleted_task`), and the
+    former friends' feeds were invalidated when the account was deactivated (a cached page is
+    re-checked on every read anyway).
+
+    Returns:
+        :class:`RelationsErasure` counts. Idempotent: a second run deletes nothing.
+    Events:
+        None.
+    """
+    ids = sorted(set(user_ids))
+    with transaction.atomic():
+        requests, _ = FriendRequest.objects.filter(Q(from_user_id__in=ids) | Q(to_user_id__in=ids)).delete()
+        friendships, _ = Friendship.objects.filter(Q(user_low_id__in=ids) | Q(user_high_id__in=ids)).delete()
+        blocks, _ = Block.objects.filter(Q(blocker_id__in=ids) | Q(blocked_id__in=ids)).delete()
+    return RelationsErasure(friend_requests=requests, friendships=friendships, blocks=blocks)

@@ -47,6 +47,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from bellamy.accounts.selectors import erased_user_ids
 from bellamy.events.envelope import Envelope
 from bellamy.events.services import publish
 from graph import selectors
@@ -131,6 +132,22 @@ def _publish_crossings(steps: Sequence[InteractionStep]) -> int:
     return published
 
 
+def _user_ids_of(envelope: Envelope) -> set[int]:
+    """Every user an event of :data:`EVENT_TYPES` names (pair, liker/commenter, author, mentioned)."""
+    data = envelope.data
+    fields = PAIR_FIELDS.get(envelope.type, ("user_id", "author_id"))
+    ids = {int(data[name]) for name in fields if data.get(name) is not None}
+    return ids | {int(m) for m in data.get("mention_ids") or ()}
+
+
+def without_erased_users(events: Sequence[Envelope]) -> list[Envelope]:
+    """``events`` without those naming an erased account (one query on the tombstones): an
+    event still queued when the account was erased must not bring its node, edges or weights
+    back (README "Account lifecycle")."""
+    erased = erased_user_ids({uid for e in events for uid in _user_ids_of(e)})
+    return [e for e in events if not (_user_ids_of(e) & erased)] if erased else list(events)
+
+
 def projection_apply_events(*, events: Sequence[Envelope]) -> ProjectionResult:
     """Apply a batch of events to the graph projection (module docstring).
 
@@ -150,6 +167,7 @@ def projection_apply_events(*, events: Sequence[Envelope]) -> ProjectionResult:
         Store errors (e.g. ``neo4j.exceptions.ServiceUnavailable``): the task retries the batch;
         what the store already applied is recorded there and is not applied twice.
     """
+    events = without_erased_users(events)
     store = get_graph_store()
     pairs = {
         selectors.pair(int(e.data[PAIR_FIELDS[e.type][0]]), int(e.data[PAIR_FIELDS[e.type][1]]))

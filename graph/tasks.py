@@ -14,10 +14,11 @@ from __future__ import annotations
 from django.utils import timezone
 from neo4j.exceptions import ServiceUnavailable, SessionExpired, TransientError
 
+from bellamy.caching import cache_delete_matching
 from bellamy.celery import app
 from bellamy.events.envelope import Envelope
 from bellamy.events.idempotency import batch_task
-from graph import sync
+from graph import services, sync
 from graph.stores import get_graph_store
 from graph.stores.base import APPLIED_RETENTION
 
@@ -49,3 +50,27 @@ def prune_applied_events_task() -> int:
     """Beat task: forget the graph store's applied-event records older than
     :data:`~graph.stores.base.APPLIED_RETENTION` (7 days). Returns how many were deleted."""
     return get_graph_store().prune_applied(timezone.now() - APPLIED_RETENTION)
+
+
+# --- account erasure (README "Account lifecycle") --------------------------------------------
+
+
+@batch_task("graph.user_deleted_task", **RETRY)
+def user_deleted_task(envelopes: list[Envelope]) -> dict:
+    """``user.deleted`` ``{user_id}`` → forget the users in both graph stores: their friend
+    requests, friendships and blocks in PostgreSQL (:func:`graph.services.user_relations_erase`),
+    their node with every friend edge and weight in the graph store, and their cached friend
+    suggestions. The PostgreSQL deletions commit with the task's idempotency records; the graph
+    store's deletion is idempotent (a retry deletes nothing more).
+
+    Returns:
+        ``{"users", "friend_requests", "friendships", "blocks"}`` counts.
+    """
+    user_ids = sorted({int(e.data["user_id"]) for e in envelopes})
+    result = services.user_relations_erase(user_ids=user_ids)
+    store = get_graph_store()
+    for user_id in user_ids:
+        store.delete_user(user_id)
+        cache_delete_matching([f"graph:suggestions:{user_id}:*", f"graph:suggestions:ver:{user_id}"])
+    return {"users": len(user_ids), "friend_requests": result.friend_requests,
+            "friendships": result.friendships, "blocks": result.blocks}

@@ -137,9 +137,16 @@ admin.site.unregister(get_user_model())
 
 @admin.register(get_user_model())
 class UserModerationAdmin(UserAdmin):
-    """Users with "Suspend user" / "Unsuspend user" (``accounts.suspend_user``). Moderators hold
-    ``accounts.view_user`` and ``accounts.suspend_user`` only: they cannot edit, add or delete
-    users."""
+    """Users with "Suspend user" / "Unsuspend user" (``accounts.suspend_user``), "Deactivate
+    account" / "Reactivate account" (``accounts.deactivate_user``) and "Delete account"
+    (``accounts.erase_user``: staff granted it and superusers, not moderators). Moderators hold
+    ``accounts.view_user``, ``accounts.suspend_user`` and ``accounts.deactivate_user`` only:
+    they cannot edit, add or delete users.
+
+    Django's own deletion (the "Delete selected" action and the delete page) is switched off for
+    everyone: it would drop the row and its PostgreSQL rows without telling the other stores.
+    "Delete account" erases through ``user.deleted`` instead (README "Account lifecycle").
+    """
 
     action_form = ReasonActionForm
     actions = (
@@ -147,11 +154,28 @@ class UserModerationAdmin(UserAdmin):
                           subject="user", done="Suspended", already="suspended", permission="suspend"),
         moderation_action("unsuspend_users", "Unsuspend user", services.user_unsuspend,
                           subject="user", done="Unsuspended", already="active", permission="suspend"),
+        moderation_action("deactivate_users", "Deactivate account", services.user_deactivate,
+                          subject="user", done="Deactivated", already="deactivated", permission="deactivate"),
+        moderation_action("reactivate_users", "Reactivate account", services.user_reactivate,
+                          subject="user", done="Reactivated", already="active", permission="deactivate"),
+        moderation_action("delete_accounts", "Delete account (erase everywhere, irreversible)", services.user_delete,
+                          subject="user", done="Deleted", already="deleted", permission="erase"),
     )
 
     def has_suspend_permission(self, request) -> bool:
         """Whether the "Suspend user" / "Unsuspend user" actions are offered."""
         return request.user.has_perm(services.SUSPEND_PERM)
+
+    def has_deactivate_permission(self, request) -> bool:
+        """Whether the "Deactivate account" / "Reactivate account" actions are offered."""
+        return request.user.has_perm(services.DEACTIVATE_PERM)
+
+    def has_erase_permission(self, request) -> bool:
+        """Whether the "Delete account" action is offered (staff with ``accounts.erase_user``)."""
+        return request.user.is_staff and request.user.has_perm(services.ERASE_PERM)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ModerationAction)

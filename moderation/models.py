@@ -23,7 +23,8 @@ class ModerationAction(models.Model):
 
     ``post``, ``report`` and ``target_user`` name the subject (a post action also names the
     post's author as ``target_user``); the foreign keys are ``SET_NULL`` so the log outlives
-    its subjects and the moderator's account.
+    its subjects and the moderator's account: when an account is erased its rows stay,
+    anonymised (``target_user`` or ``moderator`` cleared).
     """
 
     class Action(models.TextChoices):
@@ -34,6 +35,9 @@ class ModerationAction(models.Model):
         REPORT_DISMISS = "report_dismiss", "Dismiss report"
         USER_SUSPEND = "user_suspend", "Suspend user"
         USER_UNSUSPEND = "user_unsuspend", "Unsuspend user"
+        USER_DEACTIVATE = "user_deactivate", "Deactivate account"
+        USER_REACTIVATE = "user_reactivate", "Reactivate account"
+        USER_DELETE = "user_delete", "Delete account"
 
     moderator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -73,6 +77,7 @@ class ModerationAction(models.Model):
                     action__in=[
                         "post_hide", "post_remove", "post_restore", "report_resolve",
                         "report_dismiss", "user_suspend", "user_unsuspend",
+                        "user_deactivate", "user_reactivate", "user_delete",
                     ]
                 ),
                 name="posts_modaction_action_valid",

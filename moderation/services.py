@@ -20,7 +20,10 @@ Event: ``post.moderated`` key = post author id, data ``{post_id, author_id, acti
 moderator_id}`` with ``action`` one of ``"hide"``, ``"remove"``, ``"restore"``, actor = the
 moderator. The feed, trends, scoring and notification workers react to it (routing table).
 
-A suspended user is ``is_active=False``:
+A suspended user has ``suspended_at`` set and is therefore ``is_active=False`` (README
+"Account lifecycle": suspension, the owner's deactivation and a pending deletion are separate
+reasons; the account is active only when none holds, so an unsuspension does not reactivate
+an account its owner deactivated, and a deactivated account can still be suspended):
 
 - they cannot log in: ``POST /api/auth/token`` answers 401 (Django's ``ModelBackend`` refuses
   inactive users);
@@ -32,20 +35,30 @@ A suspended user is ``is_active=False``:
 - their open WebSockets are closed after commit
   (:func:`bellamy.realtime.services.close_user_sockets`).
 
-No event is published for suspensions: no worker reacts to them (the registry has no such type).
+- the account and its content disappear for everybody else (like a deactivation).
+
+When ``is_active`` changes, ``user.deactivated`` / ``user.reactivated`` ``{user_id, cause:
+"suspension"}`` is published (key = user id, actor = the moderator): trends and feed caches
+follow.
+
+Moderators can also deactivate and reactivate an account (``accounts.deactivate_user``, e.g.
+on the owner's request or when it looks compromised): the owner can reactivate it too. Deleting
+an account (erasing it everywhere, irreversibly) needs ``accounts.erase_user``, which the
+``moderators`` group does not hold: staff granted it, and superusers. All of these write one
+audit row.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.utils import timezone
 
-from bellamy.accounts.models import TokenFamily
-from bellamy.accounts.services import user_tokens_revoke
+from bellamy.accounts import lifecycle
 from bellamy.events.services import publish
-from bellamy.realtime.services import close_user_sockets
 from moderation.models import MODERATION_REASON_MAX_LENGTH, ModerationAction
 from posts.models import Post, Report
 from posts.selectors import is_moderator
@@ -58,6 +71,10 @@ MODERATORS_GROUP = "moderators"
 SUSPEND_PERMISSION = ("accounts", "suspend_user", "Can suspend and unsuspend users")
 #: The same permission as ``user.has_perm`` spells it: ``"accounts.suspend_user"``.
 SUSPEND_PERM = f"{SUSPEND_PERMISSION[0]}.{SUSPEND_PERMISSION[1]}"
+#: Deactivating and reactivating accounts (declared on ``accounts.User``; moderators hold it).
+DEACTIVATE_PERM = "accounts.deactivate_user"
+#: Deleting accounts for good (declared on ``accounts.User``; NOT given to moderators).
+ERASE_PERM = "accounts.erase_user"
 
 #: Exactly the permissions of the ``moderators`` group, as ``(app_label, codename)``:
 #: see posts and reports and act on them, see comments and users, suspend users, read the
@@ -73,6 +90,7 @@ MODERATOR_PERMISSIONS: tuple[tuple[str, str], ...] = (
     ("moderation", "view_moderationaction"),
     ("accounts", "view_user"),
     SUSPEND_PERMISSION[:2],
+    ("accounts", "deactivate_user"),
 )
 
 _POST_EVENT_ACTION = {
@@ -262,47 +280,46 @@ def report_dismiss(*, report: Report, moderator, reason: str) -> ModerationActio
 # --- users ------------------------------------------------------------------------------------
 
 
-def _check_user_moderation(user, moderator) -> None:
-    check_moderator(moderator, SUSPEND_PERM)
+def _check_user_moderation(user, moderator, permission: str = SUSPEND_PERM, verb: str = "suspend or unsuspend") -> None:
+    check_moderator(moderator, permission)
     if user.pk == moderator.pk:
-        raise PermissionDenied("You cannot suspend or unsuspend yourself.")
+        raise PermissionDenied(f"You cannot {verb} yourself.")
     if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
-        raise PermissionDenied("Only superusers may suspend or unsuspend staff accounts.")
+        raise PermissionDenied(f"Only superusers may {verb} staff accounts.")
 
 
 def _user_set_active(*, user, moderator, reason: str, active: bool) -> ModerationAction | None:
     """Suspend (``active=False``) or unsuspend (``active=True``) ``user``: see
-    :func:`user_suspend` and :func:`user_unsuspend`, which differ only in what a suspension
-    adds (tokens blacklisted, sockets closed after commit)."""
+    :func:`user_suspend` and :func:`user_unsuspend`; what going inactive adds (tokens
+    blacklisted, sockets closed after commit, the event) is
+    :func:`bellamy.accounts.lifecycle.account_access_apply`."""
     _check_user_moderation(user, moderator)
     reason = clean_reason(reason)
     User = get_user_model()
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
-        if locked.is_active == active:
-            user.is_active = active
+        if (locked.suspended_at is None) == active:
+            user.is_active, user.suspended_at = locked.is_active, locked.suspended_at
             return None
-        locked.is_active = active
-        locked.save(update_fields=["is_active"])
-        if not active:
-            # Every session ends: token families revoked, refresh tokens blacklisted.
-            user_tokens_revoke(user_id=locked.pk, reason=TokenFamily.Reason.SUSPENSION)
+        locked.suspended_at = None if active else timezone.now()
+        # Going inactive ends the sessions and closes the sockets after commit (an account
+        # already inactive, e.g. deactivated, has none left).
+        lifecycle.account_access_apply(locked, cause=lifecycle.CAUSE_SUSPENSION, actor_id=moderator.pk,
+                                       fields=["suspended_at"])
         action = ModerationAction.objects.create(
             moderator=moderator,
             action=ModerationAction.Action.USER_UNSUSPEND if active else ModerationAction.Action.USER_SUSPEND,
             target_user=locked,
             reason=reason,
         )
-        if not active:
-            user_id = locked.pk
-            transaction.on_commit(lambda: close_user_sockets(user_id), robust=True)
-    user.is_active = active
+    user.is_active, user.suspended_at = locked.is_active, locked.suspended_at
     return action
 
 
 def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
-    """Suspend ``user``: ``is_active=False``, every session ended (token families revoked,
-    refresh tokens blacklisted), sockets closed after commit, one audit row.
+    """Suspend ``user``: ``suspended_at`` set (so ``is_active=False``), every session ended
+    (token families revoked, refresh tokens blacklisted), sockets closed after commit, one
+    audit row.
 
     Args:
         user: the account to suspend (its ``is_active`` attribute is updated in place).
@@ -316,22 +333,129 @@ def user_suspend(*, user, moderator, reason: str) -> ModerationAction | None:
         PermissionDenied: see ``moderator``.
         ValidationError: empty or over-long ``reason``.
     Events:
-        None.
+        ``user.deactivated`` ``{user_id, cause: "suspension"}`` when the account was active.
     """
     return _user_set_active(user=user, moderator=moderator, reason=reason, active=False)
 
 
 def user_unsuspend(*, user, moderator, reason: str) -> ModerationAction | None:
-    """Lift a suspension: ``is_active=True`` and one audit row. Tokens blacklisted by the
-    suspension stay blacklisted (the user logs in again).
+    """Lift a suspension: ``suspended_at`` cleared (the account is active again unless its
+    owner deactivated it) and one audit row. Tokens blacklisted by the suspension stay
+    blacklisted (the user logs in again).
 
     Args, Raises: as :func:`user_suspend`.
     Returns:
-        The audit row (``action="user_unsuspend"``), or ``None`` when the user was active.
+        The audit row (``action="user_unsuspend"``), or ``None`` when the user was not suspended.
     Events:
-        None.
+        ``user.reactivated`` ``{user_id, cause: "suspension"}`` when the account became active.
     """
     return _user_set_active(user=user, moderator=moderator, reason=reason, active=True)
+
+
+@contextmanager
+def _not_erased():
+    """Turn :class:`bellamy.accounts.lifecycle.AccountErased` into ``PermissionDenied`` (what
+    the admin actions report per object)."""
+    try:
+        yield
+    except lifecycle.AccountErased:
+        raise PermissionDenied("This account has been deleted.") from None
+
+
+def user_deactivate(*, user, moderator, reason: str) -> ModerationAction | None:
+    """Deactivate ``user``'s account as a moderator (e.g. on the owner's request, or a
+    compromised account): as the owner's own deactivation (everything of it disappears, sessions
+    end, sockets close; the owner may reactivate with their password), plus one audit row.
+
+    Args:
+        user: the account (attributes updated in place).
+        moderator: needs ``accounts.deactivate_user``; only a superuser may deactivate a staff
+            account; nobody deactivates themselves here.
+        reason: 1..1,000 characters after trimming.
+    Returns:
+        The audit row (``action="user_deactivate"``), or ``None`` when already deactivated.
+    Raises:
+        PermissionDenied: as :func:`user_suspend`, or the account was erased.
+        ValidationError: as :func:`user_suspend`.
+    Events:
+        ``user.deactivated`` ``{user_id, cause: "moderator"}`` when the account was active.
+    """
+    _check_user_moderation(user, moderator, DEACTIVATE_PERM, "deactivate or reactivate")
+    reason = clean_reason(reason)
+    with transaction.atomic(), _not_erased():
+        if not lifecycle.account_deactivate(user=user, cause=lifecycle.CAUSE_MODERATOR, actor_id=moderator.pk):
+            return None
+        return ModerationAction.objects.create(
+            moderator=moderator, action=ModerationAction.Action.USER_DEACTIVATE, target_user=user, reason=reason
+        )
+
+
+def user_reactivate(*, user, moderator, reason: str) -> ModerationAction | None:
+    """Reactivate a deactivated account (cancelling a pending deletion) as a moderator; a
+    suspension, if any, stays. One audit row.
+
+    Args, Raises: as :func:`user_deactivate`.
+    Returns:
+        The audit row (``action="user_reactivate"``), or ``None`` when it was not deactivated.
+    Events:
+        ``user.reactivated`` ``{user_id, cause: "moderator"}`` when the account became active.
+    """
+    _check_user_moderation(user, moderator, DEACTIVATE_PERM, "deactivate or reactivate")
+    reason = clean_reason(reason)
+    with transaction.atomic(), _not_erased():
+        if not lifecycle.account_reactivate(user=user, cause=lifecycle.CAUSE_MODERATOR, actor_id=moderator.pk):
+            return None
+        return ModerationAction.objects.create(
+            moderator=moderator, action=ModerationAction.Action.USER_REACTIVATE, target_user=user, reason=reason
+        )
+
+
+def check_eraser(user) -> None:
+    """Raise unless ``user`` may delete accounts: an active staff user holding
+    ``accounts.erase_user`` (superusers hold every permission). Moderators do not.
+
+    Raises:
+        PermissionDenied.
+    """
+    allowed = bool(
+        getattr(user, "is_authenticated", False) and user.is_active and user.is_staff and user.has_perm(ERASE_PERM)
+    )
+    if not allowed:
+        raise PermissionDenied(f"Only staff with {ERASE_PERM} may delete accounts.")
+
+
+def user_delete(*, user, moderator, reason: str) -> ModerationAction | None:
+    """Delete ``user``'s account for good, now (no grace period: staff decided): the account is
+    erased (:func:`bellamy.accounts.lifecycle.account_erase` with ``force``) and every store
+    forgets it through ``user.deleted``. One audit row, written in the same transaction; once
+    the erasure completes its ``target_user`` is cleared like every other row about the account.
+
+    Args:
+        user: the account.
+        moderator: an active staff user with ``accounts.erase_user``; only a superuser may
+            delete a staff account; nobody deletes themselves here.
+        reason: 1..1,000 characters after trimming.
+    Returns:
+        The audit row (``action="user_delete"``), or ``None`` when the account was already erased.
+    Raises:
+        PermissionDenied: see ``moderator``.
+        ValidationError: empty or over-long ``reason``.
+    Events:
+        ``user.deactivated`` (if it was active) and ``user.deleted`` ``{user_id}``, actor = the
+        staff member.
+    """
+    check_eraser(moderator)
+    if user.pk == moderator.pk:
+        raise PermissionDenied("You cannot delete yourself.")
+    if (user.is_staff or user.is_superuser) and not moderator.is_superuser:
+        raise PermissionDenied("Only superusers may delete staff accounts.")
+    reason = clean_reason(reason)
+    with transaction.atomic():
+        if lifecycle.account_erase(user_id=user.pk, force=True, actor_id=moderator.pk) is None:
+            return None
+        return ModerationAction.objects.create(
+            moderator=moderator, action=ModerationAction.Action.USER_DELETE, target_user_id=user.pk, reason=reason
+        )
 
 
 # --- the moderators group -------------------------------------------------------------------

@@ -27,6 +27,7 @@ class Notification(models.Model):
         POST_LIKED = base.POST_LIKED, "Post liked"
         POST_COMMENTED = base.POST_COMMENTED, "Post commented"
         MENTIONED = base.MENTIONED, "Mentioned"
+        EXPORT_READY = base.EXPORT_READY, "Export ready"
 
     recipient_id = models.BigIntegerField(help_text="User id of who is notified.")
     type = models.CharField(max_length=32, choices=Type.choices)

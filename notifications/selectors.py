@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth import get_user_model
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from rest_framework.fields import DateTimeField
 
 from bellamy.accounts.api.serializers import UserSerializer
@@ -36,37 +37,54 @@ def unread_count(*, user_id: int) -> int:
     return get_notification_store().unread_count(user_id)
 
 
-def notification_objects(records: Sequence[NotificationRecord], *, viewer_id: int | None = None) -> list[dict]:
+def notification_objects(
+    records: Sequence[NotificationRecord], *, viewer_id: int | None = None, hide_gone: bool = False
+) -> list[dict]:
     """The API's notification objects for ``records`` (API.md "Notification object")::
 
         {id: str, type, actors: [user object], actor_count, post_id, comment_id,
          created_at: RFC 3339, read: bool}
 
     Actors are loaded in ONE query for all records (whatever their number), in each record's
-    order; actors that no longer exist or are inactive are left out, and so are users blocked
-    either way with ``viewer_id`` when given.
+    order; actors that no longer exist or are inactive (suspended, deactivated, erased) are left
+    out and no longer counted in ``actor_count``, and users blocked either way with
+    ``viewer_id`` (when given) are left out.
+
+    Args:
+        hide_gone: leave out the records none of whose actors is an active account any more
+            (the list API: "someone liked your post" with nobody to show); the result is then
+            shorter than ``records``.
     """
     wanted = {actor for record in records for actor in record.actors}
-    users = {}
+    users: dict[int, dict] = {}
+    active: set[int] = set()
     if wanted:
         queryset = get_user_model().objects.filter(id__in=wanted, is_active=True)
         if viewer_id is not None:
-            queryset = queryset.exclude(id__in=graph_selectors.blocked_ids(viewer_id))
-        users = {user.pk: UserSerializer(user).data for user in queryset}
+            queryset = queryset.annotate(
+                blocked=ExpressionWrapper(Q(id__in=graph_selectors.blocked_ids(viewer_id)), output_field=BooleanField())
+            )
+        for user in queryset:
+            active.add(user.pk)
+            if not getattr(user, "blocked", False):
+                users[user.pk] = UserSerializer(user).data
     as_text = DateTimeField().to_representation
-    return [
-        {
+    objects = []
+    for record in records:
+        gone = sum(1 for actor in record.actors if actor not in active)
+        if hide_gone and gone == len(record.actors):
+            continue
+        objects.append({
             "id": record.id,
             "type": record.type,
             "actors": [users[actor] for actor in record.actors if actor in users],
-            "actor_count": record.actor_count,
+            "actor_count": max(record.actor_count - gone, 0),
             "post_id": record.post_id,
             "comment_id": record.comment_id,
             "created_at": as_text(record.created_at),
             "read": record.read,
-        }
-        for record in records
-    ]
+        })
+    return objects
 
 
 def visible_pairs(pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:

@@ -32,6 +32,7 @@ from notifications import selectors
 from notifications.stores import get_notification_store
 from notifications.stores.base import (
     DEFAULT_RETENTION_DAYS,
+    EXPORT_READY,
     FRIEND_ACCEPTED,
     FRIEND_POSTED,
     FRIEND_REQUEST,
@@ -68,6 +69,31 @@ def _push_on_commit(records: Sequence[NotificationRecord]) -> None:
             )
 
     transaction.on_commit(push)
+
+
+def _allowed(notifications: Sequence[NewNotification]) -> list[NewNotification]:
+    """``notifications`` without those whose actor is not an active account or whose recipient
+    was erased (one query): an event still queued when an account went away must not notify
+    about it, nor write anything for it (README "Account lifecycle"). A deactivated recipient
+    keeps receiving: the account may come back."""
+    if not notifications:
+        return []
+    ids = {n.actor_id for n in notifications} | {n.recipient_id for n in notifications}
+    rows = list(get_user_model().objects.filter(id__in=ids).values_list("id", "is_active", "erased_at"))
+    active = {uid for uid, is_active, _ in rows if is_active}
+    live = {uid for uid, _, erased_at in rows if erased_at is None}
+    return [n for n in notifications if n.actor_id in active and n.recipient_id in live]
+
+
+def _add(notifications: Sequence[NewNotification]) -> list[str]:
+    """Store ``notifications`` (but not those :func:`_allowed` refuses) in one bulk write and
+    push the new ones; return their ids."""
+    notifications = _allowed(notifications)
+    if not notifications:
+        return []
+    records = get_notification_store().add_many_records(notifications)
+    _push_on_commit(records)
+    return [record.id for record in records]
 
 
 def _at(envelope: Envelope) -> datetime:
@@ -235,6 +261,10 @@ def notifications_apply_events(*, events: Sequence[Envelope]) -> NotifyResult:
             deletes.add(data["post_id"])
         elif e.type == "post.moderated" and (data["author_id"], data["post_id"]) not in visible:
             deletes.add(data["post_id"])
+    # Queued events of accounts that went away write nothing (one query for the batch).
+    permitted = {id(n) for n in _allowed([*adds, *(n for n, _ in grouped)])}
+    adds = [n for n in adds if id(n) in permitted]
+    grouped = [(n, key) for n, key in grouped if id(n) in permitted]
     store = get_notification_store()
     records = store.add_many_records(adds) if adds else []
     updates = store.group_add_many(grouped) if grouped else []
@@ -271,3 +301,38 @@ def notification_expire(*, older_than: datetime | None = None) -> int:
     deleted = get_notification_store().expire(cutoff)
     logger.info("expired %d notification(s) created before %s", deleted, cutoff.isoformat())
     return deleted
+
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+
+def notification_export_ready(*, export_id: str, user_id: int, at: datetime) -> str | None:
+    """The user's data export ``export_id`` is ready: notify them (type ``export_ready``, the
+    user as actor, no post) and push it if they are online. Idempotent per export.
+
+    Returns:
+        The new notification's id, or ``None`` (already notified, or the account went inactive).
+    """
+    return next(iter(_add([NewNotification(user_id, EXPORT_READY, str(export_id), user_id, at)])), None)
+
+
+def notifications_user_erase(*, user_ids: Sequence[int]) -> int:
+    """``user.deleted``: forget the users in the notification store — what they received, what
+    they alone acted in, and their place among the actors of grouped notifications
+    (:meth:`NotificationStore.delete_user`).
+
+    Returns:
+        How many notifications were deleted.
+    """
+    store = get_notification_store()
+    return sum(store.delete_user(int(user_id)) for user_id in sorted(set(user_ids)))
+
+
+def notification_delete_for_posts(*, post_ids: Sequence[int]) -> int:
+    """``user.content_erased``: delete every notification about the erased posts (e.g. someone
+    mentioned in another user's comment on them), one store call for all.
+
+    Returns:
+        How many were deleted.
+    """
+    return get_notification_store().delete_for_subjects(post_ids)

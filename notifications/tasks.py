@@ -46,3 +46,20 @@ def expire_task() -> int:
     """Periodic (beat): delete notifications older than the retention period. Returns the count."""
     return services.notification_expire()
 
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+
+@batch_task("notifications.user_deleted_task", **RETRY)
+def user_deleted_task(envelopes: list[Envelope]) -> int:
+    """``user.deleted`` ``{user_id}`` → forget the users in the notification store
+    (:func:`notifications.services.notifications_user_erase`). Returns how many were deleted."""
+    return services.notifications_user_erase(user_ids=[int(e.data["user_id"]) for e in envelopes])
+
+
+@batch_task("notifications.user_content_erased_task", **RETRY)
+def user_content_erased_task(envelopes: list[Envelope]) -> int:
+    """``user.content_erased`` ``{user_id, post_ids, engaged_post_ids}`` → delete the
+    notifications about the erased posts (:func:`notifications.services.notification_delete_for_posts`).
+    Returns how many were deleted."""
+    return services.notification_delete_for_posts(post_ids=[int(p) for e in envelopes for p in e.data["post_ids"]])

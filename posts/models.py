@@ -187,7 +187,11 @@ class Comment(models.Model):
 
 
 class Report(models.Model):
-    """A user's report of a post for moderators; one open report per (post, reporter)."""
+    """A user's report of a post for moderators; one open report per (post, reporter).
+
+    When the reporter's account is erased the report is anonymised (``reporter`` and
+    ``details`` cleared), not deleted: what moderators decided about the post stays explained.
+    """
 
     class Reason(models.TextChoices):
         SPAM = "spam", "Spam"
@@ -202,8 +206,10 @@ class Report(models.Model):
         DISMISSED = "dismissed", "Dismissed"
 
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="reports")
+    #: ``None`` once the reporter's account was erased: the report stays (moderation history)
+    #: but no longer says who filed it.
     reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_reports"
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="post_reports"
     )
     reason = models.CharField(max_length=20, choices=Reason.choices)
     details = models.TextField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True, default="")

@@ -17,12 +17,13 @@ expressions, in the transaction that adds or removes the like or comment.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F
-from django.db.models.functions import Lower
+from django.db import IntegrityError, connections, models, router, transaction
+from django.db.models import Count, Exists, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from rest_framework import status
 from rest_framework.exceptions import APIException, PermissionDenied
@@ -46,6 +47,27 @@ class CannotReportOwnPost(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "You cannot report your own post."
     default_code = "own_post"
+
+
+class AccountInactive(APIException):
+    """403: the writer's account went inactive (deactivated, suspended, erased) while the write
+    was in flight; nothing was written."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "This account is no longer active."
+    default_code = "account_inactive"
+
+
+def _active_writer(user_id: int) -> Exists:
+    """``EXISTS (the active account user_id)``, folded into the counter update of a like or a
+    comment (no extra statement), after its row referencing the user was inserted: the
+    insert's foreign-key lock waits for an erasure or deactivation holding the user row
+    (``SELECT … FOR UPDATE``), so this reads the account's committed state, and a like or
+    comment racing the account's end rolls back instead of leaving another user's post with a
+    count the erasure's handlers already recounted (README "Account lifecycle"). A post racing
+    it needs no such check: nobody sees a post of an inactive author, and the completion of the
+    erasure deletes it with the account's row."""
+    return Exists(get_user_model().objects.filter(pk=user_id, is_active=True))
 
 
 def rfc3339(moment: datetime) -> str:
@@ -287,6 +309,8 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
         ``post`` without reading it again (a concurrent like of the same user may have
         committed after ``post`` was read). Costs 3 statements in the transaction when created
         (like, counter, outbox), 2 otherwise.
+    Raises:
+        AccountInactive: the liker's account went inactive meanwhile (403, nothing written).
     Events:
         ``post.liked`` key=post author id, data ``{post_id, author_id (the post's author),
         user_id (the liker)}``, actor=user — only when ``created``.
@@ -313,10 +337,16 @@ def post_like(*, post: Post, user) -> tuple[Like, bool]:
                 )
                 post.liked_by_me = True
                 return Like(id=like_id, post=post, user=user, created_at=created_at), False
+            # The counter moves only while the liker's account is active (see _active_writer).
             cursor.execute(
-                "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s RETURNING like_count", [post.pk]
+                "UPDATE posts_post SET like_count = like_count + 1 WHERE id = %s"
+                " AND EXISTS (SELECT 1 FROM accounts_user WHERE id = %s AND is_active) RETURNING like_count",
+                [post.pk, user.pk],
             )
-            post.like_count = cursor.fetchone()[0]
+            counted = cursor.fetchone()
+            if counted is None:
+                raise AccountInactive()
+            post.like_count = counted[0]
         post.liked_by_me = True
         publish(
             "post.liked",
@@ -356,6 +386,8 @@ def comment_create(*, post: Post, author, content: str) -> Comment:
     Args:
         content: 1..2,000 characters after trimming (validated by the API serializer; stored
             trimmed). ``@username`` mentions of existing active users are resolved for the event.
+    Raises:
+        AccountInactive: the commenter's account went inactive meanwhile (403, nothing written).
     Returns:
         The new :class:`Comment`.
     Events:
@@ -364,7 +396,11 @@ def comment_create(*, post: Post, author, content: str) -> Comment:
     """
     with transaction.atomic():
         comment = Comment.objects.create(post=post, author=author, content=content.strip())
-        Post.objects.filter(pk=post.pk).update(comment_count=F("comment_count") + 1)
+        # The counter moves only while the commenter's account is active (see _active_writer).
+        if not Post.objects.filter(pk=post.pk).filter(_active_writer(author.pk)).update(
+            comment_count=F("comment_count") + 1
+        ):
+            raise AccountInactive()
         publish(
             "comment.created",
             key=post.author_id,
@@ -425,3 +461,107 @@ def report_create(*, post: Post, reporter, reason: str, details: str = "") -> Re
             )
     except IntegrityError:
         raise AlreadyReported() from None
+
+
+# --- account erasure (README "Account lifecycle") --------------------------------------------
+
+#: Most post ids of each list in one ``user.content_erased`` event (keeps envelopes ~40 KB).
+ERASED_IDS_PER_EVENT = 2000
+
+
+@dataclass(frozen=True)
+class ContentErasure:
+    """What :func:`user_content_erase` removed: the users' own posts, their likes and comments
+    on others' posts, the posts that lost them, mentions of them, reports anonymised."""
+
+    posts: int
+    likes: int
+    comments: int
+    mentions: int
+    reports_anonymised: int
+    engaged_posts: int
+    events: int
+
+
+def _count_of(rows) -> Coalesce:
+    """``COALESCE((SELECT COUNT(*) FROM rows), 0)`` for an ``OuterRef("pk")``-filtered queryset."""
+    counted = rows.order_by().values("post_id").annotate(n=Count("id")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=models.IntegerField()), 0)
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
+
+
+def user_content_erase(*, user_ids: list[int]) -> ContentErasure:
+    """Erase what the ``posts`` domain holds of erased accounts (``user.deleted``), in one
+    transaction:
+
+    - their likes and comments on other people's posts are deleted and those posts' counters
+      recounted from what remains;
+    - mentions of them in other people's posts are deleted;
+    - reports they filed are anonymised (``reporter`` and ``details`` cleared) — the moderation
+      history of the reported posts stays;
+    - their posts are deleted for good, with everything that hangs on them (hashtag and mention
+      links, other people's likes, comments and reports of them, the posts' ContentScores);
+      the audit log keeps its rows with the post cleared; hashtags only they used are deleted;
+    - one or more ``user.content_erased`` events per user tell the scoring and notification
+      workers which posts are gone and which lost engagement.
+
+    The users' rows are locked first (``SELECT … FOR UPDATE``): a post, like or comment of theirs
+    still being written holds that row through its foreign key, so it commits before this runs
+    and is erased with the rest. Idempotent: a second run finds nothing.
+
+    Args:
+        user_ids: the erased accounts.
+    Returns:
+        :class:`ContentErasure` counts.
+    Events:
+        ``user.content_erased`` ``{user_id, post_ids: [their posts erased], engaged_post_ids:
+        [others' posts that lost their likes or comments]}``, at most
+        :data:`ERASED_IDS_PER_EVENT` ids per list and event, key = user id; none for a user
+        with nothing erased.
+    """
+    user_ids = sorted(set(user_ids))
+    with transaction.atomic():
+        list(get_user_model().objects.select_for_update().filter(pk__in=user_ids).order_by("pk").values_list("pk"))
+        events = 0
+        totals = {"posts": 0, "likes": 0, "comments": 0, "mentions": 0, "reports": 0, "engaged": 0}
+        for user_id in user_ids:
+            own_ids = list(Post.objects.filter(author_id=user_id).order_by("pk").values_list("pk", flat=True))
+            likes = Like.objects.filter(user_id=user_id).exclude(post__author_id=user_id)
+            comments = Comment.objects.filter(author_id=user_id).exclude(post__author_id=user_id)
+            engaged = sorted(set(likes.values_list("post_id", flat=True)) | set(comments.values_list("post_id", flat=True)))
+            totals["likes"] += likes.delete()[0]
+            totals["comments"] += comments.delete()[0]
+            if engaged:
+                # Recounted from what remains (not decremented): exact whatever ran before.
+                Post.objects.filter(pk__in=engaged).update(
+                    like_count=_count_of(Like.objects.filter(post_id=OuterRef("pk"))),
+                    comment_count=_count_of(Comment.objects.filter(post_id=OuterRef("pk"), deleted_at__isnull=True)),
+                )
+            totals["mentions"] += PostMention.objects.filter(user_id=user_id).delete()[0]
+            totals["reports"] += Report.objects.filter(reporter_id=user_id).update(reporter=None, details="")
+            tag_ids = set(PostHashtag.objects.filter(post__author_id=user_id).values_list("hashtag_id", flat=True))
+            for chunk in _chunks(own_ids, ERASED_IDS_PER_EVENT):
+                Post.objects.filter(pk__in=chunk).delete()
+            if tag_ids:
+                Hashtag.objects.filter(pk__in=tag_ids, post_hashtags__isnull=True).delete()
+            totals["posts"] += len(own_ids)
+            totals["engaged"] += len(engaged)
+            own_chunks, engaged_chunks = _chunks(own_ids, ERASED_IDS_PER_EVENT), _chunks(engaged, ERASED_IDS_PER_EVENT)
+            for index in range(max(len(own_chunks), len(engaged_chunks))):
+                publish(
+                    "user.content_erased",
+                    key=user_id,
+                    data={
+                        "user_id": user_id,
+                        "post_ids": own_chunks[index] if index < len(own_chunks) else [],
+                        "engaged_post_ids": engaged_chunks[index] if index < len(engaged_chunks) else [],
+                    },
+                )
+                events += 1
+    return ContentErasure(
+        posts=totals["posts"], likes=totals["likes"], comments=totals["comments"], mentions=totals["mentions"],
+        reports_anonymised=totals["reports"], engaged_posts=totals["engaged"], events=events,
+    )

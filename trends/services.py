@@ -46,9 +46,11 @@ class SyncResult:
 
 
 def _counts(post: dict | None) -> bool:
-    """True when a post (``values()`` dict or ``None`` if missing) contributes to trends."""
+    """True when a post (``values()`` dict or ``None`` if missing) contributes to trends: live,
+    visible, public, by an active account (README "Account lifecycle")."""
     return bool(
         post
+        and post["author__is_active"]
         and post["deleted_at"] is None
         and post["moderation_state"] == Post.ModerationState.VISIBLE
         and post["visibility"] == Post.Visibility.PUBLIC
@@ -132,7 +134,7 @@ def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
         posts = {
             row["id"]: row
             for row in Post.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-            .values("id", "author_id", "created_at", "deleted_at", "moderation_state", "visibility")
+            .values("id", "author_id", "author__is_active", "created_at", "deleted_at", "moderation_state", "visibility")
         }
         counting = [pid for pid in ids if _counts(posts.get(pid))]
         desired: set[tuple[int, int]] = set()
@@ -160,6 +162,59 @@ def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
             )
         _refresh_buckets([(h, existing[(p, h)]) for p, h in removed] + [(h, starts[p]) for p, h in added])
     return SyncResult(added=len(added), removed=len(removed))
+
+
+def authors_trend_sync(*, author_ids: Iterable[int]) -> SyncResult:
+    """Make every contribution of the posts of ``author_ids`` match their current state, in
+    bulk (``user.deactivated``, ``user.reactivated``, ``user.deleted``): an inactive or erased
+    author counts for nothing, an active one counts once per hashtag of each public, visible,
+    live post. Works from the ledger, so it is exact whether or not the author's posts still
+    exist, and idempotent.
+
+    Returns:
+        :class:`SyncResult` of the contributions added and removed over all authors.
+    Events:
+        None.
+    """
+    added = removed = 0
+    for author_id in sorted({int(a) for a in author_ids}):
+        with transaction.atomic():
+            desired = {
+                (post_id, hashtag_id): trending.bucket_start(created_at)
+                for post_id, hashtag_id, created_at in PostHashtag.objects.filter(
+                    post__author_id=author_id,
+                    post__author__is_active=True,
+                    post__deleted_at__isnull=True,
+                    post__moderation_state=Post.ModerationState.VISIBLE,
+                    post__visibility=Post.Visibility.PUBLIC,
+                ).values_list("post_id", "hashtag_id", "post__created_at")
+            }
+            existing = {
+                (post_id, hashtag_id): start
+                for post_id, hashtag_id, start in TrendContribution.objects.filter(author_id=author_id)
+                .values_list("post_id", "hashtag_id", "bucket_start")
+            }
+            gone = set(existing) - set(desired)
+            new = set(desired) - set(existing)
+            if not gone and not new:
+                continue
+            # Whole posts (the usual case: the author left) in one statement per chunk; a post
+            # that keeps some hashtags loses the others one by one.
+            kept_posts = {post_id for post_id, _ in desired}
+            whole = sorted({post_id for post_id, _ in gone} - kept_posts)
+            for start in range(0, len(whole), REBUILD_CHUNK):
+                TrendContribution.objects.filter(post_id__in=whole[start:start + REBUILD_CHUNK]).delete()
+            for post_id, hashtag_id in gone:
+                if post_id in kept_posts:
+                    TrendContribution.objects.filter(post_id=post_id, hashtag_id=hashtag_id).delete()
+            TrendContribution.objects.bulk_create(
+                [TrendContribution(post_id=p, hashtag_id=h, author_id=author_id, bucket_start=desired[(p, h)])
+                 for p, h in new],
+                ignore_conflicts=True, batch_size=REBUILD_CHUNK,
+            )
+            _refresh_buckets([(h, existing[(p, h)]) for p, h in gone] + [(h, desired[(p, h)]) for p, h in new])
+            added, removed = added + len(new), removed + len(gone)
+    return SyncResult(added=added, removed=removed)
 
 
 def post_trend_sync(*, post_id: int) -> SyncResult:
@@ -202,6 +257,7 @@ def trend_buckets_rebuild(*, on_progress: Callable[[int], None] | None = None) -
         TrendContribution.objects.all().delete()
         links = (
             PostHashtag.objects.filter(
+                post__author__is_active=True,
                 post__deleted_at__isnull=True,
                 post__moderation_state=Post.ModerationState.VISIBLE,
                 post__visibility=Post.Visibility.PUBLIC,

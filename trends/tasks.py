@@ -32,3 +32,22 @@ def recompute_trends_task() -> dict[str, int]:
         ``{window: trends stored}``.
     """
     return services.global_trends_recompute_all()
+
+
+# --- account lifecycle (README "Account lifecycle") ------------------------------------------
+
+
+@batch_task("trends.user_visibility_task")
+def user_visibility_task(envelopes: list[Envelope]) -> dict:
+    """``user.deactivated``, ``user.reactivated``, ``user.deleted`` ``{user_id, ...}`` → the
+    users' posts stop or start counting in the hashtag buckets
+    (:func:`trends.services.authors_trend_sync`); when anything moved, the GlobalTrends of every
+    window are recomputed at once instead of at the next beat.
+
+    Returns:
+        ``{"added", "removed"}`` contributions.
+    """
+    result = services.authors_trend_sync(author_ids=[int(e.data["user_id"]) for e in envelopes])
+    if result.added or result.removed:
+        services.global_trends_recompute_all()
+    return {"added": result.added, "removed": result.removed}

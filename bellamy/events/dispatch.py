@@ -25,13 +25,18 @@ logger = logging.getLogger(__name__)
 _tasks_imported = False
 
 
-def _import_tasks() -> None:
+def import_tasks() -> None:
     """Import every installed app's ``tasks`` module once, so routes resolve in any process
-    (Celery only autodiscovers when a worker starts; the web process dispatches too)."""
+    (Celery only autodiscovers when a worker starts; the web process dispatches too). The
+    forwarder calls it before it starts consuming, so its first batch does not wait for the
+    imports (seconds: the store drivers)."""
     global _tasks_imported
     if not _tasks_imported:
         app.autodiscover_tasks(force=True)
         _tasks_imported = True
+
+
+_import_tasks = import_tasks  # the earlier private name
 
 
 def group_by_route(envelopes: Sequence[Envelope]) -> dict[routes.Route, list[dict]]:
@@ -84,7 +89,7 @@ def dispatch_batch(envelopes: Sequence[Envelope]) -> int:
         kombu.exceptions.OperationalError: the broker is unreachable (the caller retries).
         Exception: with eager Celery, whatever a task raised.
     """
-    _import_tasks()
+    import_tasks()
     grouped = group_by_route(envelopes)
     for route, payloads in grouped.items():
         enqueue(route, payloads)

@@ -38,7 +38,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from bellamy import metrics
 from bellamy.events.backends.kafka import ensure_topics
-from bellamy.events.dispatch import dispatch_batch
+from bellamy.events.dispatch import dispatch_batch, import_tasks
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EnvelopeDecodeError
 from bellamy.events.registry import DEAD_LETTER_TOPIC, all_topics, topic_for, type_of_topic
@@ -49,8 +49,8 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ForwarderStats:
     """Counts since start: polls made, batches handled, envelopes dispatched, tasks enqueued,
-    records dead-lettered, commits, failed commits (rebalances), and failed dispatch attempts
-    (the batch was retried)."""
+    records dead-lettered, commits, failed commits, failed dispatch attempts (the batch was
+    retried), partition assignments received (rebalances), and reconnections to Kafka."""
 
     polls: int = 0
     batches: int = 0
@@ -60,19 +60,27 @@ class ForwarderStats:
     commits: int = 0
     commit_failures: int = 0
     dispatch_failures: int = 0
+    assignments: int = 0
+    reconnects: int = 0
 
 
 class _Listener(ConsumerRebalanceListener):
+    """Tracks the assignment. kafka-python calls it on its network thread, between the
+    consumer's polls."""
+
     def __init__(self, forwarder: Forwarder):
         self.forwarder = forwarder
 
     def on_partitions_revoked(self, revoked):
-        logger.info("forwarder: partitions revoked: %s", sorted(map(tuple, revoked)))
+        logger.info("forwarder %s: partitions revoked: %s", self.forwarder.group_id, sorted(map(tuple, revoked)))
         self.forwarder.assigned -= set(revoked)
+        self.forwarder._rebalancing_since = time.monotonic()
 
     def on_partitions_assigned(self, assigned):
-        logger.info("forwarder: partitions assigned: %s", sorted(map(tuple, assigned)))
+        logger.info("forwarder %s: partitions assigned: %s", self.forwarder.group_id, sorted(map(tuple, assigned)))
         self.forwarder.assigned = set(assigned)
+        self.forwarder._rebalancing_since = None
+        self.forwarder.stats.assignments += 1
 
 
 def _occurred_at(envelope: Envelope) -> str:
@@ -81,7 +89,15 @@ def _occurred_at(envelope: Envelope) -> str:
 
 
 class Forwarder:
-    """One forwarder process's consumer loop.
+    """One forwarder process's consumer loop; it outlives broker outages.
+
+    Kafka unreachable (at start or later), a consumer that cannot complete a rebalance within
+    ``stall_timeout`` seconds, or any Kafka error out of a poll, commit or dead-letter write:
+    the forwarder closes its clients, waits (back-off from ``retry_pause`` doubling to
+    ``max_retry_pause``), connects again and resumes from the group's committed offsets. Offsets
+    are committed only after a batch was enqueued, so a batch interrupted by an outage is read
+    again (its tasks skip what they already handled). A new consumer group starts at the
+    earliest retained offset of every partition (``auto_offset_reset="earliest"``).
 
     Args:
         bootstrap_servers: ``["host:port", ...]``.
@@ -91,53 +107,86 @@ class Forwarder:
         batch_size: most records in one batch (one task per route per batch).
         batch_wait_ms: once records arrived, how long to keep polling to fill the batch.
         poll_timeout_ms: how long one poll waits for the first record.
-        liveness_file: touched after every poll; a probe checks its age.
-        retry_pause: seconds to wait after the first dispatch failure (doubling up to
-            ``max_retry_pause``) before retrying the batch.
-        max_retry_pause: the longest pause between dispatch retries, in seconds.
+        liveness_file: touched after every poll (also while Kafka or the task broker is
+            unreachable: the process is alive and retrying); a probe checks its age.
+        retry_pause: seconds to wait after the first failure (dispatch or Kafka), doubling up
+            to ``max_retry_pause``.
+        max_retry_pause: the longest pause between retries, in seconds.
+        stall_timeout: seconds without a completed rebalance (no assignment since joining or
+            since partitions were revoked) after which the consumer is replaced.
     """
 
     def __init__(self, *, bootstrap_servers: list[str], group_id: str, topic_prefix: str,
                  session_timeout_ms: int = 10000, batch_size: int = 500, batch_wait_ms: int = 20,
                  poll_timeout_ms: int = 500, liveness_file: str | Path | None = None,
-                 retry_pause: float = 0.5, max_retry_pause: float = 5.0):
+                 retry_pause: float = 0.5, max_retry_pause: float = 5.0, stall_timeout: float = 30.0):
         if batch_size < 1 or batch_wait_ms < 0:
             raise ValueError("batch_size must be >= 1 and batch_wait_ms >= 0")
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id
         self.topic_prefix = topic_prefix
+        self.session_timeout_ms = session_timeout_ms
         self.batch_size = batch_size
         self.batch_wait = batch_wait_ms / 1000
         self.poll_timeout_ms = poll_timeout_ms
         self.liveness_file = Path(liveness_file) if liveness_file else None
         self.retry_pause = retry_pause
         self.max_retry_pause = max_retry_pause
+        self.stall_timeout = stall_timeout
+        self.topics = all_topics(prefix=topic_prefix)
         self.dead_letter_topic = topic_for(DEAD_LETTER_TOPIC, prefix=topic_prefix)
         self.stats = ForwarderStats()
         self.assigned: set[TopicPartition] = set()
+        self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
+        self._rebalancing_since: float | None = None
         self._stopping = False
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=group_id,
-            client_id=f"{group_id}-forwarder",
+        #: ``time.monotonic()`` of the loop's last sign of life (a poll returned, a retry began);
+        #: ``run_event_forwarder``'s watchdog exits the process when it stops moving.
+        self.last_progress = time.monotonic()
+
+    # --- connection -------------------------------------------------------------------------
+    def connect(self) -> None:
+        """Create the consumer (subscribed) and the dead-letter producer.
+
+        Raises:
+            kafka.errors.KafkaError: Kafka is unreachable (nothing is left open).
+        """
+        # Create missing topics first: a subscription to a topic that does not exist yet is only
+        # noticed at a later metadata refresh, delaying the first events.
+        ensure_topics(self.bootstrap_servers, [*self.topics, self.dead_letter_topic])
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{self.group_id}-forwarder",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
-            max_poll_records=batch_size,
-            # Notice new topics/partitions within seconds (the default is 5 minutes), so a
-            # group that formed before a topic's metadata spread rebalances promptly.
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(1000, self.session_timeout_ms // 3),
+            max_poll_records=self.batch_size,
+            # Notice new topics/partitions within seconds (the default is 5 minutes).
             metadata_max_age_ms=5000,
         )
-        # Create missing topics first: a subscription to a topic that does not exist yet is
-        # only noticed at the next metadata refresh (minutes), delaying the first events.
-        topics = all_topics(prefix=topic_prefix)
-        ensure_topics(bootstrap_servers, [*topics, self.dead_letter_topic])
-        self._await_metadata(topics)
-        self.consumer.subscribe(topics=topics, listener=_Listener(self))
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id=f"{group_id}-dlq")
+        try:
+            self.assigned = set()
+            self._rebalancing_since = time.monotonic()
+            # Subscribe *before* waiting for the topics' metadata. Fetched the other way round, the
+            # group's first assignment is recorded against a metadata snapshot taken without the
+            # subscription; the next refresh then differs and forces a second rebalance right
+            # after the first one, during which a fresh group's first batch is read, dispatched
+            # and its commit refused (and kafka-python 3.0 was seen stuck in that rebalance).
+            consumer.subscribe(topics=self.topics, listener=_Listener(self))
+            self.consumer = consumer
+            self._await_metadata(self.topics)
+            self.producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                          client_id=f"{self.group_id}-dlq")
+        except BaseException:
+            self._close_clients()
+            raise
 
     def _await_metadata(self, topics: list[str], timeout: float = 15.0) -> None:
-        """Wait until the broker reports partitions for every topic (a topic just created is
-        not in the metadata at once; joining the group before would assign nothing)."""
+        """Wait until the consumer has partition metadata for every subscribed topic (a topic
+        just created is not in the metadata at once)."""
         deadline = time.monotonic() + timeout
         missing = list(topics)
         while missing and time.monotonic() < deadline:
@@ -147,13 +196,27 @@ class Forwarder:
         if missing:
             logger.warning("forwarder: no partition metadata yet for %s; joining anyway", missing)
 
+    def _reconnect(self, reason: str, pause: float) -> float:
+        """Drop the clients after ``reason``, wait ``pause`` seconds; returns the next pause."""
+        self.stats.reconnects += 1
+        logger.warning("forwarder %s: %s; reconnecting in %.1f s (from the committed offsets)", self.group_id, reason,
+                       pause)
+        self._close_clients()
+        self._sleep(pause)
+        return min(pause * 2, self.max_retry_pause)
+
+    def _stalled(self) -> bool:
+        since = self._rebalancing_since
+        return since is not None and time.monotonic() - since > self.stall_timeout
+
     def stop(self) -> None:
         """Ask the loop to finish its current batch, commit, and return (SIGTERM handler)."""
         self._stopping = True
 
+    # --- the loop -----------------------------------------------------------------------------
     def run(self, *, max_polls: int | None = None, run_for: float | None = None,
             until_idle_polls: int | None = None) -> ForwarderStats:
-        """Poll, dispatch and commit until stopped.
+        """Connect, then poll, dispatch and commit until stopped; reconnect after Kafka failures.
 
         Args:
             max_polls: return after this many batches polled (tests).
@@ -164,22 +227,42 @@ class Forwarder:
         """
         deadline = time.monotonic() + run_for if run_for is not None else None
         idle = 0
+        pause = self.retry_pause
+        import_tasks()  # before joining: the first batch must not wait for the task modules
         try:
             while not self._stopping:
                 if max_polls is not None and self.stats.polls >= max_polls:
                     break
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                batch = self._poll_batch()
-                self.stats.polls += 1
-                self._touch_liveness()
-                if not batch:
-                    idle += 1
-                    if until_idle_polls is not None and idle >= until_idle_polls:
-                        break
+                try:
+                    if self.consumer is None:
+                        self.connect()
+                    batch = self._poll_batch()
+                    self.stats.polls += 1
+                    self._touch_liveness()
+                    if batch:
+                        idle = 0
+                        self._handle_batch(batch)
+                    elif self._stalled():
+                        pause = self._reconnect(
+                            f"no partition assignment for {self.stall_timeout:.0f} s (rebalance stuck)", pause)
+                        continue
+                    else:
+                        idle += 1
+                        if until_idle_polls is not None and idle >= until_idle_polls:
+                            break
+                except (KafkaError, OSError) as exc:  # the broker is unreachable or the client broke
+                    self._touch_liveness()
+                    pause = self._reconnect(f"{type(exc).__name__}: {exc}", pause)
                     continue
-                idle = 0
-                self._handle_batch(batch)
+                except Exception as exc:  # a client in a state it cannot leave: start afresh
+                    logger.exception("forwarder: unexpected error")
+                    self._touch_liveness()
+                    pause = self._reconnect(f"{type(exc).__name__}: {exc}", pause)
+                    continue
+                if self.assigned:
+                    pause = self.retry_pause
         finally:
             self.close()
         return self.stats
@@ -246,7 +329,7 @@ class Forwarder:
                 pause = min(pause * 2, self.max_retry_pause)
                 self._keep_membership()
         finally:
-            if paused:
+            if paused and self.consumer is not None:
                 self.consumer.resume(*(paused & set(self.consumer.assignment())))
 
     def _keep_membership(self) -> None:
@@ -279,7 +362,11 @@ class Forwarder:
         return envelope
 
     def _dead_letter(self, record, reason: str) -> None:
-        """Copy ``record`` to the dead-letter topic (waiting for the ack) with its origin and reason."""
+        """Copy ``record`` to the dead-letter topic (waiting for the ack) with its origin and reason.
+
+        Raises:
+            kafka.errors.KafkaError: not acknowledged (the loop reconnects; the batch is re-read).
+        """
         headers = [
             ("reason", reason[:1000].encode()),
             ("origin_topic", record.topic.encode()),
@@ -292,10 +379,18 @@ class Forwarder:
         logger.warning("forwarder: %s:%s@%s dead-lettered: %s", record.topic, record.partition, record.offset, reason)
 
     def _commit(self, done: dict[TopicPartition, int]) -> None:
-        if not done:
+        """Commit the offsets of partitions still assigned. Those revoked meanwhile are left to
+        their new owner, which re-reads them (the tasks skip the repeats): committing during a
+        rebalance would only be refused."""
+        owned = {tp: offset for tp, offset in done.items() if tp in self.assigned}
+        if len(owned) < len(done):
+            self.stats.commit_failures += 1
+            logger.info("forwarder: %d partition(s) revoked during the batch; their offsets are not committed",
+                        len(done) - len(owned))
+        if not owned:
             return
         try:
-            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()})
+            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in owned.items()})
         except (CommitFailedError, RebalanceInProgressError) as exc:
             # The group rebalanced mid-batch: the new owner re-reads these records, and the
             # idempotent tasks make the repeat harmless.
@@ -305,14 +400,27 @@ class Forwarder:
             self.stats.commits += 1
 
     def _touch_liveness(self) -> None:
+        self.last_progress = time.monotonic()
         if self.liveness_file is not None:
             self.liveness_file.parent.mkdir(parents=True, exist_ok=True)
             self.liveness_file.touch()
 
+    def _close_clients(self) -> None:
+        consumer, producer = self.consumer, self.producer
+        self.consumer = self.producer = None
+        self.assigned = set()
+        self._rebalancing_since = None
+        if consumer is not None:
+            try:
+                consumer.close(autocommit=False)
+            except Exception as exc:  # unreachable broker: leaving the group fails, the session expires
+                logger.info("forwarder: consumer closed with an error: %s", exc)
+        if producer is not None:
+            try:
+                producer.close(timeout=0 if self._stopping else 2)
+            except Exception as exc:
+                logger.info("forwarder: dead-letter producer closed with an error: %s", exc)
+
     def close(self) -> None:
         """Close the consumer (leaving the group at once) and the dead-letter producer."""
-        try:
-            self.consumer.close(autocommit=False)
-        except KafkaError as exc:
-            logger.warning("forwarder: close failed: %s", exc)
-        self.producer.close(timeout=5)
+        self._close_clients()

@@ -50,3 +50,42 @@ class ProcessedEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} ← {self.event_id}"
+
+
+class DeadLetter(models.Model):
+    """A batch an event task could not handle: kept with the reason, for an operator to replay.
+
+    Written by :func:`bellamy.events.services.dead_letter_record` when a task's batch failed with a
+    non-transient error (isolated down to the failing events), or kept failing with transient
+    errors for longer than ``BELLAMY_TASK_RETRY_BUDGET``. Nothing of the batch was applied (its
+    transaction rolled back), so replaying it (``manage.py events_dead_letters --replay``) hands
+    it to its task again; events already handled since are skipped by their idempotency records.
+    """
+
+    task_name = models.CharField(max_length=200)
+    queue = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(help_text="The batch as the task received it: a list of envelope dicts.")
+    event_count = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64, help_text="sha256 of the task name and the batch's event ids.")
+    reason = models.TextField(help_text="The last error: exception type and message.")
+    traceback = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(help_text="Runs of the batch before it was given up.")
+    first_failed_at = models.DateTimeField()
+    last_failed_at = models.DateTimeField()
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [
+            # One pending dead letter per batch: a redelivered copy that fails too updates it.
+            models.UniqueConstraint(fields=["task_name", "digest"], condition=Q(replayed_at__isnull=True),
+                                    name="events_dead_letter_pending_once"),
+        ]
+        indexes = [
+            models.Index(fields=["last_failed_at"], name="events_dead_letter_failed_at"),
+        ]
+
+    def __str__(self) -> str:
+        state = "replayed" if self.replayed_at else "pending"
+        return f"{self.task_name}: {self.event_count} event(s), {state} ({self.reason[:60]})"

@@ -24,6 +24,11 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "user.blocked": ("blocker_id", "blocked_id"),
     "content_score.updated": ("post_id", "author_id", "score", "previous_score"),
     "relationship_weight.updated": ("from_user_id", "to_user_id", "weight"),
+    # Account lifecycle (bellamy.accounts.services, README "Account lifecycle").
+    "user.deactivated": ("user_id", "cause"),
+    "user.reactivated": ("user_id", "cause"),
+    "user.deleted": ("user_id",),
+    "user.content_erased": ("user_id", "post_ids", "engaged_post_ids"),
 }
 
 #: Where the forwarder sends undecodable or unknown messages (behind the same prefix).

@@ -13,7 +13,9 @@ registered with :func:`bellamy.events.idempotency.batch_task` handles the list a
 Order guarantee. Events of one type and one key are on one Kafka partition, and reach a route's
 handler in publication order *within* a batch (the list's order). Across batches, a route's
 tasks are enqueued in batch order on its queue, so order holds across batches only where the
-queue is consumed serially: one worker process with ``--concurrency 1``. Events of *different* types (different topics)
+queue is consumed serially: one worker process with ``--concurrency 1`` (a failing batch is
+retried in place, so a later batch never overtakes it; a batch redelivered after its worker died
+is handed out before the queue's waiting ones). Events of *different* types (different topics)
 are ordered within a batch by ``occurred_at``, but not across batches. Hence:
 
 * ``graph`` applies state changes from the events (friend edge added/removed, weight +/-): run
@@ -102,6 +104,32 @@ DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
 }
 
 
+# --- account lifecycle: one handler per store that holds a user -------------------------------
+# ``user.deactivated`` / ``user.reactivated`` (the account disappears / comes back): trends
+# follow the author's posts, the feeds of the user and their friends are invalidated.
+# ``user.deleted`` (erasure): every store forgets the user; the posts handler then publishes
+# ``user.content_erased`` with the posts it erased and the posts that lost the user's likes and
+# comments, for the scores and the notifications about those posts.
+_VISIBILITY = (Route("trends.user_visibility_task", "trends"), Route("feed.user_visibility_task", "default"))
+LIFECYCLE_ROUTES: dict[str, tuple[Route, ...]] = {
+    "user.deactivated": _VISIBILITY,
+    "user.reactivated": _VISIBILITY,
+    "user.deleted": (
+        Route("posts.user_deleted_task", "default"),
+        Route("graph.user_deleted_task", "graph"),
+        Route("notifications.user_deleted_task", "notifications"),
+        Route("trends.user_visibility_task", "trends"),
+        Route("feed.user_deleted_task", "default"),
+        Route("accounts.user_deleted_task", "default"),
+        Route("exports.user_deleted_task", "default"),
+    ),
+    "user.content_erased": (
+        Route("feed.user_content_erased_task", "scoring"),
+        Route("notifications.user_content_erased_task", "notifications"),
+    ),
+}
+
+
 def merge(*tables: dict[str, tuple[Route, ...]]) -> dict[str, tuple[Route, ...]]:
     """Concatenate routing tables: ``{type: routes of table 1 + routes of table 2 + ...}``."""
     merged: dict[str, tuple[Route, ...]] = {}
@@ -113,5 +141,5 @@ def merge(*tables: dict[str, tuple[Route, ...]]) -> dict[str, tuple[Route, ...]]
 
 #: Event type → routes. A type with no entry is valid and simply has no reactions yet.
 ROUTES: dict[str, tuple[Route, ...]] = merge(
-    SCORING_ROUTES, GRAPH_ROUTES, NOTIFICATION_ROUTES, TREND_ROUTES, DEFAULT_ROUTES
+    SCORING_ROUTES, GRAPH_ROUTES, NOTIFICATION_ROUTES, TREND_ROUTES, DEFAULT_ROUTES, LIFECYCLE_ROUTES
 )

@@ -1,4 +1,4 @@
-"""Writes of the event backbone: ``publish()``, the outbox relay, and pruning.
+"""Writes of the event backbone: ``publish()``, the outbox relay, pruning, and dead letters.
 
 Flow (ARCHITECTURE.md §4): a domain service calls :func:`publish` inside its transaction;
 the envelope becomes an :class:`~bellamy.events.models.OutboxEvent` row; after commit the
@@ -9,18 +9,20 @@ sweep (``manage.py relay_events`` / ``events.relay_outbox_task``), oldest first 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
 import threading
+import traceback
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from bellamy import metrics
 from bellamy.backends import get_backend
 from bellamy.events.envelope import Envelope
 from bellamy.events.errors import EventPayloadError, UnknownEventType
-from bellamy.events.models import OutboxEvent, ProcessedEvent
+from bellamy.events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from bellamy.events.registry import is_registered
 
 logger = logging.getLogger(__name__)
@@ -242,3 +244,88 @@ def prune_outbox(*, retention_hours: int | None = None, processed_retention_hour
         processed_at__lt=now - timedelta(hours=processed_retention_hours)
     ).delete()
     return outbox, processed
+
+
+# --- dead letters -----------------------------------------------------------------------------
+def dead_letter_digest(task_name: str, payload: Any) -> str:
+    """sha256 hex of ``task_name`` and the batch's event ids (sorted), or of the whole payload
+    when it is not a list of envelopes: the same batch of the same task has the same digest."""
+    if isinstance(payload, list) and all(isinstance(i, dict) and isinstance(i.get("id"), str) for i in payload):
+        body = ",".join(sorted(item["id"] for item in payload))
+    else:
+        body = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    return hashlib.sha256(f"{task_name}\n{body}".encode()).hexdigest()
+
+
+def dead_letter_record(*, task_name: str, queue: str, payload: Any, error: BaseException, attempts: int,
+                       first_failed_at: datetime) -> DeadLetter:
+    """Store (or update) the dead letter of a batch ``task_name`` gave up on.
+
+    A pending dead letter of the same task and batch (a redelivered copy that failed too) is
+    updated — reason, traceback, last failure, attempts added — instead of duplicated.
+
+    Args:
+        task_name: the task's registered name.
+        queue: the queue it was delivered on ("" if unknown).
+        payload: the batch as the task received it (a list of envelope dicts, or whatever
+            undecodable value it got).
+        error: the last exception; its type, message and traceback are stored.
+        attempts: how many times the batch was run before giving up.
+        first_failed_at: when its first attempt failed.
+    Returns:
+        The stored :class:`DeadLetter`.
+    Raises:
+        django.db.Error: the database could not store it (the caller keeps the batch and retries).
+    """
+    now = timezone.now()
+    reason = f"{type(error).__name__}: {error}"[:2000]
+    trace = "".join(traceback.format_exception(error))[-20000:]
+    digest = dead_letter_digest(task_name, payload)
+    count = len(payload) if isinstance(payload, list) else 1
+    with transaction.atomic():
+        letter = (DeadLetter.objects.select_for_update()
+                  .filter(task_name=task_name, digest=digest, replayed_at__isnull=True).first())
+        if letter is None:
+            try:
+                with transaction.atomic():
+                    letter = DeadLetter.objects.create(
+                        task_name=task_name, queue=queue, payload=payload, event_count=count, digest=digest,
+                        reason=reason, traceback=trace, attempts=attempts, first_failed_at=first_failed_at,
+                        last_failed_at=now,
+                    )
+            except IntegrityError:  # a concurrent copy stored it first: update that one
+                letter = DeadLetter.objects.select_for_update().get(task_name=task_name, digest=digest,
+                                                                    replayed_at__isnull=True)
+            else:
+                logger.error("dead letter %s: %s gave up on %d event(s) after %d attempt(s): %s",
+                             letter.pk, task_name, count, attempts, reason)
+                return letter
+        letter.reason, letter.traceback, letter.last_failed_at = reason, trace, now
+        letter.attempts += attempts
+        letter.first_failed_at = min(letter.first_failed_at, first_failed_at)
+        letter.save(update_fields=["reason", "traceback", "last_failed_at", "attempts", "first_failed_at"])
+    logger.error("dead letter %s updated: %s failed again on %d event(s): %s", letter.pk, task_name, count, reason)
+    return letter
+
+
+def dead_letter_replay(*, letter: DeadLetter) -> None:
+    """Hand a pending dead letter's batch to its task again, on its queue, and mark it replayed.
+
+    The task is enqueued first and the letter marked after, so a failure in between can only
+    replay twice (harmless: the task skips what it handled), never lose the batch. With eager
+    Celery (the embedded default) the task runs inline, and its error propagates.
+
+    Raises:
+        ValueError: the letter was replayed already.
+        kombu.exceptions.OperationalError: the task broker is unreachable (nothing marked).
+        Exception: with eager Celery, whatever the task raised (nothing marked).
+    """
+    from bellamy.events.dispatch import enqueue, import_tasks
+    from bellamy.events.routes import Route
+
+    if letter.replayed_at is not None:
+        raise ValueError(f"dead letter {letter.pk} was replayed at {letter.replayed_at.isoformat()}")
+    import_tasks()
+    enqueue(Route(letter.task_name, letter.queue or settings.CELERY_TASK_DEFAULT_QUEUE), letter.payload)
+    DeadLetter.objects.filter(pk=letter.pk, replayed_at__isnull=True).update(replayed_at=timezone.now())
+    logger.info("dead letter %s replayed to %s", letter.pk, letter.task_name)

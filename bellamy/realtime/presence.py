@@ -67,6 +67,11 @@ class MemoryPresence:
         with self._lock:
             self._conns.clear()
 
+    def forget(self, user_id: int) -> None:
+        """Forget every socket of ``user_id`` (an erased account)."""
+        with self._lock:
+            self._conns.pop(user_id, None)
+
 
 class RedisPresence:
     """Presence in Redis (shared by every web process).
@@ -147,6 +152,14 @@ class RedisPresence:
         keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
         if keys:
             self.client.delete(*keys)
+
+    def forget(self, user_id: int) -> None:
+        """Forget every socket of ``user_id`` (an erased account): its sockets key and its
+        member of the online set, in one round trip."""
+        pipe = self.client.pipeline()
+        pipe.delete(self._conns_key(user_id))
+        pipe.zrem(self._online_key, str(user_id))
+        pipe.execute()
 
 
 _presence: MemoryPresence | RedisPresence | None = None

@@ -27,7 +27,9 @@ INVALID = OpenApiResponse(description="Invalid input (DRF's {field: [messages]})
 class NotificationListView(APIView):
     """GET /api/notifications/?unread=true|false&cursor=&limit= → ``{results, next_cursor,
     unread_count}``, newest first (a grouped notification moves up when it gets a new actor).
-    ``unread`` other than true/false, ``limit`` outside 1..100 and a bad cursor are 400."""
+    ``unread`` other than true/false, ``limit`` outside 1..100 and a bad cursor are 400.
+    Notifications whose every actor went inactive (deactivated, suspended, erased) are left
+    out, so a page may hold fewer than ``limit``; ``unread_count`` counts what is stored."""
 
     @extend_schema(
         parameters=[
@@ -53,7 +55,7 @@ class NotificationListView(APIView):
             raise ValidationError({"cursor": ["Invalid cursor."]}) from None
         return Response(
             {
-                "results": selectors.notification_objects(records, viewer_id=request.user.pk),
+                "results": selectors.notification_objects(records, viewer_id=request.user.pk, hide_gone=True),
                 "next_cursor": next_cursor,
                 "unread_count": selectors.unread_count(user_id=request.user.pk),
             }

@@ -67,7 +67,11 @@ FRIEND_POSTED = "friend_posted"
 POST_LIKED = "post_liked"
 POST_COMMENTED = "post_commented"
 MENTIONED = "mentioned"
-TYPES = (FRIEND_REQUEST, FRIEND_ACCEPTED, FRIEND_POSTED, POST_LIKED, POST_COMMENTED, MENTIONED)
+#: The user's data export is ready to download (README "Account lifecycle"): the actor is the
+#: user who asked for it, ``post_id`` and ``comment_id`` are null; ``GET /api/users/me/export``
+#: gives the download link.
+EXPORT_READY = "export_ready"
+TYPES = (FRIEND_REQUEST, FRIEND_ACCEPTED, FRIEND_POSTED, POST_LIKED, POST_COMMENTED, MENTIONED, EXPORT_READY)
 #: The types that :meth:`NotificationStore.group_add` groups per post and hour.
 GROUPED_TYPES = (POST_LIKED, POST_COMMENTED)
 
@@ -397,6 +401,10 @@ class NotificationStore(ABC):
             already applied to this group (idempotent).
         """
 
+    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
+        """:meth:`delete_for_subject` for many posts in one statement. Returns how many were deleted."""
+        return sum(self.delete_for_subject(post_id) for post_id in set(post_ids))
+
     @abstractmethod
     def group_add_many(self, items: Sequence[tuple[NewNotification, str]]) -> list[GroupUpdate]:
         """:meth:`group_add` for a whole batch: every ``(notification, group_key)`` applied in
@@ -408,10 +416,6 @@ class NotificationStore(ABC):
             One :class:`GroupUpdate` per group the call changed, in order of each group's first
             item (groups whose events were all replays are left out).
         """
-
-    def delete_for_subjects(self, post_ids: Iterable[int]) -> int:
-        """:meth:`delete_for_subject` for many posts in one statement. Returns how many were deleted."""
-        return sum(self.delete_for_subject(post_id) for post_id in set(post_ids))
 
     @abstractmethod
     def get_many(self, ids: Iterable[str]) -> list[NotificationRecord]:

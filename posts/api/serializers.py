@@ -70,7 +70,8 @@ class PostSerializer(serializers.ModelSerializer):
         users = getattr(post, "mentioned_users", None)
         if users is None:
             users = [link.user for link in post.post_mentions.all()]
-        return [self._user_serializer.to_representation(user) for user in users]
+        # A mentioned account that went inactive (deactivated, suspended, erased) is not shown.
+        return [self._user_serializer.to_representation(user) for user in users if user.is_active]
 
     @cached_property
     def _user_serializer(self) -> UserSerializer:

@@ -39,3 +39,28 @@ def snapshot() -> dict[str, int]:
         "outstanding": OutstandingToken.objects.count(),
         "blacklisted": BlacklistedToken.objects.count(),
     }
+
+
+# --- both store backends for the erasure tests -------------------------------------------------
+from tests.graph_store.conftest import ORM_SPEC, neo4j_spec, neo4j_store  # noqa: E402
+from tests.events.conftest import celery_broker  # noqa: E402,F401
+from tests.notifications.conftest import ORM_BACKEND, mongo_backend, mongo_database  # noqa: E402,F401
+
+
+@pytest.fixture(params=["orm", "mongo+neo4j"])
+def stores(request, settings, transactional_db):
+    """Both backends of every two-backend store in turn: the ORM stores (embedded default), then
+    MongoDB notifications and the Neo4j graph (production) in a fresh Neo4j namespace, cleared
+    afterwards (nothing else of the shared server is touched). Yields the name."""
+    if request.param == "orm":
+        settings.BELLAMY_NOTIFICATIONS = ORM_BACKEND
+        settings.BELLAMY_GRAPH = ORM_SPEC
+        yield request.param
+        return
+    settings.BELLAMY_NOTIFICATIONS = mongo_backend(request.getfixturevalue("mongo_database"))
+    neo = neo4j_store()
+    settings.BELLAMY_GRAPH = neo4j_spec(neo.namespace)
+    try:
+        yield request.param
+    finally:
+        neo.clear()

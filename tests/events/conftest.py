@@ -1,9 +1,16 @@
 """Fixtures of the event-backbone tests: a routing table that points at the recorder task,
 and an isolated Kafka bus (its own topic prefix and consumer group per test)."""
 
+from __future__ import annotations
+
 import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +20,7 @@ from tests.conftest import KAFKA_URL, SESSION_TAG, service_unavailable
 from tests.events import recorder
 
 _counter = itertools.count()
+ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SERVERS = KAFKA_URL.removeprefix("kafka://").split(",")
 
 
@@ -54,12 +62,14 @@ def batches(monkeypatch):
 
 
 class BrokerQueues:
-    """The Celery queues of a real Redis broker under a private key prefix."""
+    """The Celery queues of a real Redis broker under a private ``BELLAMY_KEY_PREFIX``."""
 
-    def __init__(self, url: str, prefix: str):
+    def __init__(self, url: str, key_prefix: str):
         import redis
 
-        self.url, self.prefix = url, prefix
+        self.url, self.key_prefix = url, key_prefix
+        #: The Celery broker's keys (``CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]``).
+        self.prefix = f"{key_prefix}:celery:"
         self.client = redis.Redis.from_url(url)
 
     def messages(self, queue: str) -> list[tuple[str, list[dict]]]:
@@ -77,7 +87,7 @@ class BrokerQueues:
 
     def clear(self) -> None:
         """Delete every key under the prefix (only this test's keys)."""
-        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
+        keys = list(self.client.scan_iter(match=f"{self.key_prefix}:*", count=1000))
         if keys:
             self.client.delete(*keys)
 
@@ -85,7 +95,9 @@ class BrokerQueues:
 @pytest.fixture
 def celery_broker():
     """Point Celery (in this process) at the real Redis broker with a private key prefix: tasks
-    are enqueued, not run. Yields a :class:`BrokerQueues`; restores eager Celery afterwards."""
+    are enqueued, not run. Yields a :class:`BrokerQueues` (``key_prefix``: the
+    ``BELLAMY_KEY_PREFIX`` a worker process needs to share the queues); restores eager Celery
+    afterwards."""
     import redis
 
     from bellamy.celery import app
@@ -95,12 +107,13 @@ def celery_broker():
         redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3).ping()
     except Exception as exc:
         service_unavailable("Redis", exc)
-    prefix = f"t{SESSION_TAG}{next(_counter)}:celery:"
+    key_prefix = f"t{SESSION_TAG}{next(_counter)}"
+    prefix = f"{key_prefix}:celery:"
     saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
     app.conf.update(broker_url=REDIS_TEST_URL, task_always_eager=False,
                     broker_transport_options={**saved["broker_transport_options"], "global_keyprefix": prefix})
     _drop_broker_connections(app)
-    queues = BrokerQueues(REDIS_TEST_URL, prefix)
+    queues = BrokerQueues(REDIS_TEST_URL, key_prefix)
     try:
         yield queues
     finally:
@@ -139,6 +152,26 @@ def kafka_bus(settings):
         "OPTIONS": {"bootstrap_servers": KAFKA_SERVERS, "topic_prefix": prefix},
     }
     yield prefix
+    _delete_topics(prefix)
+
+
+def _delete_topics(prefix: str) -> None:
+    """Delete the topics under ``prefix``: a broker shared by many test runs holds open files for
+    every partition it keeps, and runs out of them if nobody cleans up."""
+    from kafka import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=KAFKA_SERVERS, request_timeout_ms=10000)
+    except Exception:  # the broker is gone (an outage test): nothing to clean
+        return
+    try:
+        ours = [topic for topic in admin.list_topics() if topic.startswith(prefix)]
+        if ours:
+            admin.delete_topics(ours)
+    except Exception:
+        pass
+    finally:
+        admin.close()
 
 
 class ForwarderThread:
@@ -201,3 +234,78 @@ def wait_until(condition, *, timeout: float = 30.0, interval: float = 0.05) -> b
             return True
         time.sleep(interval)
     return bool(condition())
+
+
+class WorkerProcess:
+    """A real Celery worker (prefork, one pool process) serving queue ``default`` in a subprocess,
+    on the test database and the :func:`celery_broker` queues, with the test tasks of
+    ``tests.events.worker_tasks`` loaded."""
+
+    def __init__(self, env: dict[str, str], log: Path, name: str):
+        self.log = log
+        self.name = name
+        handle = open(log, "ab")  # noqa: SIM115 (closed by the process's exit)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "bellamy", "worker", "-Q", "default", "--pool", "prefork",
+             "--concurrency", "1", "-n", f"{name}@%h", "--include", "tests.events.worker_tasks",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> WorkerProcess:
+        assert wait_until(lambda: b"ready." in self.log.read_bytes() or self.process.poll() is not None,
+                          timeout=timeout, interval=0.2), self.tail()
+        assert self.process.poll() is None, self.tail()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool process at once (a crash, an OOM kill, a lost machine)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture
+def start_worker(celery_broker, tmp_path, transactional_db):
+    """``start_worker(**env)`` → a ready :class:`WorkerProcess` (every one is stopped at teardown).
+
+    The worker uses this test's database (tests using it need ``transaction=True``), the
+    :func:`celery_broker` key prefix, a visibility timeout of 5 s and a retry budget of 5 s unless
+    ``env`` says otherwise.
+    """
+    from tests.live_stack import current_database_url
+
+    started: list[WorkerProcess] = []
+    base = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BELLAMY_EVENTS", "CELERY_"))},
+        "DJANGO_SETTINGS_MODULE": "bellamy.settings",
+        "DATABASE_URL": current_database_url(),
+        "CELERY_BROKER_URL": celery_broker.url,
+        "BELLAMY_KEY_PREFIX": celery_broker.key_prefix,
+        "BELLAMY_TASK_VISIBILITY_TIMEOUT": "5",
+        "BELLAMY_TASK_RETRY_BUDGET": "5",
+        "BELLAMY_TASK_RETRY_MAX_DELAY": "1",
+        "BELLAMY_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+    def start(**env: str) -> WorkerProcess:
+        name = f"{celery_broker.key_prefix}w{len(started)}"
+        worker = WorkerProcess({**base, **env}, tmp_path / f"{name}.log", name)
+        started.append(worker)
+        return worker.wait_ready()
+
+    yield start
+    for worker in started:
+        worker.stop()

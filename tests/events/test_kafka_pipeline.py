@@ -181,3 +181,29 @@ def test_forwarder_hands_each_route_one_task_per_batch_on_the_real_brokers(batch
     for key in {e.key for e in published}:
         assert [e["id"] for e in delivered if e["key"] == key] == [e.id for e in published if e.key == key]
     assert delivered[0] == published[[e.id for e in published].index(delivered[0]["id"])].to_dict()
+
+
+def test_a_fresh_consumer_group_joins_once_and_misses_no_event_written_before_or_as_it_joined(
+    handled, start_forwarder
+):
+    # Given ten events committed before the consumer group exists,
+    early = []
+    for n in range(10):
+        with transaction.atomic():
+            early.append(publish("post.liked", key=n % 3, data={"n": n}).id)
+    # when a forwarder of a new group starts and ten more are committed the moment it is assigned,
+    forwarder = start_forwarder()
+    assert wait_until(lambda: forwarder.forwarder.assigned, timeout=60)
+    late = []
+    for n in range(10, 20):
+        with transaction.atomic():
+            late.append(publish("post.liked", key=n % 3, data={"n": n}).id)
+    # then all twenty are handled once, in order per key, from the earliest offset,
+    assert wait_until(lambda: len(handled) == 20, timeout=60)
+    stats = forwarder.stop()
+    every = early + late
+    for key in range(3):
+        assert [h[0] for h in handled if h[2] == str(key)] == [i for n, i in enumerate(every) if n % 3 == key]
+    # by a group that settled at its first assignment: no second rebalance right after joining
+    # (which used to revoke the first batch's partitions and refuse its commit).
+    assert (stats.assignments, stats.commit_failures, stats.reconnects) == (1, 0, 0)

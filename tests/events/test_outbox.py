@@ -145,7 +145,7 @@ def test_topics_are_the_event_types_behind_the_prefix(settings):
     assert type_of_topic("post.created") is None
     assert type_of_topic("staging.post.zapped") is None
     assert all_topics()[:3] == ["staging.comment.created", "staging.content_score.updated", "staging.friendship.accepted"]
-    assert len(all_topics()) == 13
+    assert len(all_topics()) == 17  # 13 + user.deactivated, user.reactivated, user.deleted, user.content_erased
 
 
 def test_routing_tables_merge_in_worker_order():

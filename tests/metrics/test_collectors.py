@@ -124,7 +124,7 @@ def test_consumer_lag_per_partition_and_dead_letters_come_from_kafka_offsets(kaf
         ((settings.BELLAMY_FORWARDER_GROUP, liked, "0"), 2.0), ((settings.BELLAMY_FORWARDER_GROUP, liked, "1"), 0.0)}
     assert [(s.labels, s.value) for s in families["bellamy_dead_letter_topic_messages"].samples] == [
         ({"topic": dead}, 1.0)]
-    assert len(all_topics(prefix=kafka)) == 13  # the other topics do not exist: nothing reported for them
+    assert len(all_topics(prefix=kafka)) == 17  # the other topics do not exist: nothing reported for them
 
 
 def test_a_group_that_never_committed_lags_by_every_kept_message(kafka, settings):

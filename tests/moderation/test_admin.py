@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from posts.models import Post, Report
 from tests.moderation.helpers import audit, events
@@ -80,20 +81,23 @@ def test_moderator_resolves_and_dismisses_reports(moderator, admin_client, actio
 
 
 @pytest.mark.parametrize(
-    ("action", "start", "active", "audit_action", "message"),
+    ("action", "start", "active", "audit_action", "message", "event"),
     [
-        ("suspend_users", True, False, "user_suspend", "Suspended 1; 0 already suspended."),
-        ("unsuspend_users", False, True, "user_unsuspend", "Unsuspended 1; 0 already active."),
+        ("suspend_users", True, False, "user_suspend", "Suspended 1; 0 already suspended.", "user.deactivated"),
+        ("unsuspend_users", False, True, "user_unsuspend", "Unsuspended 1; 0 already active.", "user.reactivated"),
     ],
 )
-def test_moderator_suspends_and_unsuspends_users(moderator, admin_client, user_factory, action, start, active, audit_action, message):
-    target = user_factory(username="troll", is_active=start)
+def test_moderator_suspends_and_unsuspends_users(
+    moderator, admin_client, user_factory, action, start, active, audit_action, message, event
+):
+    target = user_factory(username="troll", is_active=start, suspended_at=None if start else timezone.now())
     response = act(admin_client(moderator), "/admin/accounts/user/", action, [target.pk], reason="abuse")
     assert messages_of(response) == [message]
     target.refresh_from_db()
-    assert target.is_active is active
+    assert (target.is_active, target.suspended_at is None) == (active, active)
     assert audit() == [(moderator.pk, audit_action, None, None, target.pk, "abuse")]
-    assert events() == []
+    # the account's visibility changed: trends and feed caches follow the event
+    assert events() == [(event, str(target.pk), moderator.pk, {"user_id": target.pk, "cause": "suspension"})]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +154,7 @@ def test_moderator_is_offered_exactly_the_moderation_actions(moderator, admin_cl
     for url, expected in [
         ("/admin/posts/post/", ["hide_posts", "remove_posts", "restore_posts"]),
         ("/admin/posts/report/", ["resolve_reports", "dismiss_reports"]),
-        ("/admin/accounts/user/", ["suspend_users", "unsuspend_users"]),
+        ("/admin/accounts/user/", ["suspend_users", "unsuspend_users", "deactivate_users", "reactivate_users"]),
     ]:
         form = client.get(url).context["action_form"]
         assert [name for name, _ in form.fields["action"].choices if name] == expected

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 pytestmark = pytest.mark.django_db
 
 EXPECTED = [
+    "accounts.deactivate_user",
     "accounts.suspend_user",
     "accounts.view_user",
     "moderation.view_moderationaction",
@@ -37,7 +38,7 @@ def setup_moderators(*args) -> str:
 
 
 def test_migrate_created_the_group_with_exactly_the_moderator_permissions():
-    # given a freshly migrated database / then the group holds exactly these eight permissions
+    # given a freshly migrated database / then the group holds exactly these nine permissions
     assert group_permissions() == EXPECTED
 
 
@@ -54,8 +55,8 @@ def test_setup_moderators_is_idempotent_and_repairs_the_group():
     # when running the command twice
     first, second = setup_moderators(), setup_moderators()
     # then the first run repaired it, the second changed nothing
-    assert first == "moderators group updated (8 permissions); 0 user(s) made moderator, 0 already moderator(s); 0 moderator(s) in total"
-    assert second == "moderators group unchanged (8 permissions); 0 user(s) made moderator, 0 already moderator(s); 0 moderator(s) in total"
+    assert first == "moderators group updated (9 permissions); 0 user(s) made moderator, 0 already moderator(s); 0 moderator(s) in total"
+    assert second == "moderators group unchanged (9 permissions); 0 user(s) made moderator, 0 already moderator(s); 0 moderator(s) in total"
     assert group_permissions() == EXPECTED
 
 

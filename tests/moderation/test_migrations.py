@@ -70,7 +70,8 @@ def test_migrate_recreates_a_deleted_group_with_exactly_the_permissions():
             "content_type__app_label", "codename"
         )
     ) == [
-        "accounts.suspend_user", "accounts.view_user", "moderation.view_moderationaction", "posts.change_post",
+        "accounts.deactivate_user", "accounts.suspend_user", "accounts.view_user", "moderation.view_moderationaction",
+        "posts.change_post",
         "posts.change_report", "posts.view_comment", "posts.view_post", "posts.view_report",
     ]
 
@@ -86,4 +87,4 @@ def test_migrate_adds_missing_permissions_and_keeps_ones_granted_on_purpose():
 
     codenames = set(group.permissions.values_list("codename", flat=True))
     assert {"change_report", "delete_comment"} <= codenames
-    assert len(codenames) == 9
+    assert len(codenames) == 10

@@ -39,7 +39,7 @@ def test_suspended_user_cannot_log_in_use_tokens_or_refresh(moderator, user_fact
     assert BlacklistedToken.objects.filter(token__user=other).count() == 0
     assert audit() == [(moderator.pk, "user_suspend", None, None, troll.pk, "harassment")]
     assert action.target_user_id == troll.pk
-    assert events() == []
+    assert events() == [("user.deactivated", str(troll.pk), moderator.pk, {"user_id": troll.pk, "cause": "suspension"})]
     # and every way in answers 401
     assert login("troll").status_code == 401
     me = APIClient().get("/api/users/me", HTTP_AUTHORIZATION=f"Bearer {sessions[0]['access']}")

@@ -157,3 +157,28 @@ class ErrorSerializer(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField()
+
+
+class PasswordConfirmSerializer(serializers.Serializer):
+    """``{password}``: the caller's current password, confirming a destructive action
+    (deactivation, deletion). The view passes the user as ``context["user"]``."""
+
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+
+    def validate_password(self, value: str) -> str:
+        if not self.context["user"].check_password(value):
+            raise serializers.ValidationError("Wrong password.")
+        return value
+
+
+class ReactivateSerializer(serializers.Serializer):
+    """POST ``/api/auth/reactivate``: ``{username, password}`` of a deactivated account."""
+
+    username = StrictCharField(max_length=150, trim_whitespace=False)
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+
+
+class DeletionScheduledSerializer(serializers.Serializer):
+    """``{deletion_due_at}``: when the account will be erased unless reactivated before."""
+
+    deletion_due_at = serializers.DateTimeField()

@@ -12,4 +12,7 @@ urlpatterns = [
     path("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
     path("auth/password", views.PasswordChangeView.as_view(), name="auth-password"),
     path("users/me", views.MeView.as_view(), name="users-me"),
+    path("auth/reactivate", views.ReactivateView.as_view(), name="auth-reactivate"),
+    path("users/me/deactivate", views.DeactivateView.as_view(), name="users-me-deactivate"),
+    path("users/me/deletion", views.DeletionView.as_view(), name="users-me-deletion"),
 ]

@@ -15,13 +15,16 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.views import TokenObtainPairView
 
-from bellamy.accounts import services
+from bellamy.accounts import lifecycle, services
 from bellamy.accounts.api.serializers import (
+    DeletionScheduledSerializer,
     ErrorSerializer,
     LoginSerializer,
     MeSerializer,
     PasswordChangeSerializer,
+    PasswordConfirmSerializer,
     ProfileUpdateSerializer,
+    ReactivateSerializer,
     RefreshSerializer,
     RegisterSerializer,
     TokenPairSerializer,
@@ -166,3 +169,71 @@ class MeView(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_update_profile(user=request.user, **serializer.validated_data)
         return Response(MeSerializer(user).data)
+
+
+# --- account lifecycle (README "Account lifecycle") -------------------------------------------
+
+
+class DeactivateView(APIView):
+    """POST /api/users/me/deactivate {password} → 204: the account and everything it wrote
+    disappear for everybody else, the caller's sessions end and their sockets close. Reversible
+    with ``POST /api/auth/reactivate``. 400 when the password is missing or wrong; 401 without a
+    valid access token."""
+
+    @extend_schema(
+        request=PasswordConfirmSerializer,
+        responses={204: None, 400: OpenApiResponse(description="Missing or wrong password."), 401: ERROR},
+    )
+    def post(self, request):
+        serializer = PasswordConfirmSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        lifecycle.account_deactivate(user=request.user, cause=lifecycle.CAUSE_SELF)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeletionView(APIView):
+    """POST /api/users/me/deletion {password} → 202 ``{deletion_due_at}``: the account is
+    deactivated at once and erased everywhere at ``deletion_due_at`` (after the operator's
+    grace period, ``BELLAMY_ACCOUNT_DELETION_GRACE_DAYS``) unless the owner reactivates it
+    before with ``POST /api/auth/reactivate``. 400 when the password is missing or wrong; 401
+    without a valid access token."""
+
+    @extend_schema(
+        request=PasswordConfirmSerializer,
+        responses={202: DeletionScheduledSerializer, 400: OpenApiResponse(description="Missing or wrong password."),
+                   401: ERROR},
+    )
+    def post(self, request):
+        serializer = PasswordConfirmSerializer(data=request.data, context={"user": request.user})
+        serializer.is_valid(raise_exception=True)
+        due = lifecycle.account_deletion_request(user=request.user)
+        return Response(DeletionScheduledSerializer({"deletion_due_at": due}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReactivateView(APIView):
+    """POST /api/auth/reactivate {username, password} → 200 {access, refresh}: a deactivated
+    account (or one awaiting deletion, whose deletion is cancelled) is active again and a new
+    session starts. 400 bad body; 401 ``invalid_credentials`` (unknown user, wrong password,
+    erased account); 403 ``account_suspended``; 409 ``not_deactivated`` (the account is active:
+    log in instead); 429 throttled (scope ``token``)."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "token"
+
+    @extend_schema(
+        request=ReactivateSerializer,
+        responses={200: TokenPairSerializer, 400: OpenApiResponse(description="Bad body."), 401: ERROR, 403: ERROR,
+                   409: ERROR, 429: ERROR},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = ReactivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = lifecycle.account_reactivate_with_password(**serializer.validated_data)
+        return Response({"access": result.access, "refresh": result.refresh})
+
+    def get_authenticate_header(self, request):
+        # Without authenticators DRF would turn 401 into 403; wrong credentials are a 401.
+        return 'Bearer realm="api"'
