@@ -286,22 +286,51 @@ def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict
     }
 
 
-#: Seconds a channel-layer Redis read may wait: above channels-redis's 5 s blocking receive.
-CHANNEL_LAYER_SOCKET_TIMEOUT = 10
+def channel_layers(
+    url: str | None,
+    *,
+    prefix: str,
+    inbox_capacity: int = 10_000,
+    socket_capacity: int = 100,
+    pool_size: int = 16,
+) -> dict:
+    """Return Channels' ``CHANNEL_LAYERS``: Bellamy's channels-redis layer on ``REDIS_URL``
+    (``bellamy.realtime.layers.RealtimeChannelLayer``), else the in-memory layer.
 
-
-def channel_layers(url: str | None, *, prefix: str) -> dict:
-    """Return Channels' ``CHANNEL_LAYERS``: channels-redis on ``REDIS_URL``, else in memory."""
+    Args:
+        url: ``REDIS_URL``.
+        prefix: key prefix of the layer's keys.
+        inbox_capacity: frames a web process's inbox holds before further frames to it are
+            dropped and counted (``BELLAMY_WS_INBOX_CAPACITY``).
+        socket_capacity: frames one socket's queue holds in its process before further frames
+            to it are dropped and counted (``BELLAMY_WS_SOCKET_CAPACITY``).
+        pool_size: Redis connections per process (and per event loop) of the layer
+            (``BELLAMY_WS_REDIS_CONNECTIONS``).
+    Raises:
+        BackendURLError: a scheme other than ``redis``/``rediss``/``unix``.
+        ImproperlyConfigured: a capacity or pool size below 1.
+    """
+    for name, value in (("BELLAMY_WS_INBOX_CAPACITY", inbox_capacity),
+                        ("BELLAMY_WS_SOCKET_CAPACITY", socket_capacity),
+                        ("BELLAMY_WS_REDIS_CONNECTIONS", pool_size)):
+        if value < 1:
+            raise ImproperlyConfigured(f"{name}={value}: must be at least 1")
     if not url:
-        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        # One process: the consumer reads its channel continuously, so the in-memory queues
+        # only need room for a burst.
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
+                            "CONFIG": {"capacity": socket_capacity}}}
     url_scheme("REDIS_URL", url, ("redis", "rediss", "unix"))
     return {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 reads with a 5 s socket timeout by default, and channels-redis's
-            # receive is a BZPOPMIN that the server answers after 5 s when idle: the two race
-            # and an idle socket's consumer died with "Timeout reading". Reads wait 10 s.
-            "CONFIG": {"hosts": [{"address": url, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}], "prefix": prefix},
+            "BACKEND": "bellamy.realtime.layers.RealtimeChannelLayer",
+            "CONFIG": {
+                "hosts": [url],
+                "prefix": prefix,
+                "capacity": inbox_capacity,
+                "socket_capacity": socket_capacity,
+                "pool_size": pool_size,
+            },
         }
     }
 

@@ -12,6 +12,8 @@ import environ
 from kombu import Queue
 
 from bellamy import config
+from bellamy.realtime.schema import FRAME_SCHEMAS as WEBSOCKET_FRAME_SCHEMAS
+from bellamy.realtime.schema import WEBSOCKET_DESCRIPTION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -157,7 +159,13 @@ BELLAMY_KEY_PREFIX = _NAMES["BELLAMY_KEY_PREFIX"]
 CACHES = config.caches(
     REDIS_URL, env.list("REDIS_REPLICA_URLS", default=[]), key_prefix=BELLAMY_KEY_PREFIX
 )
-CHANNEL_LAYERS = config.channel_layers(REDIS_URL, prefix=f"{BELLAMY_KEY_PREFIX}:asgi")
+CHANNEL_LAYERS = config.channel_layers(
+    REDIS_URL,
+    prefix=f"{BELLAMY_KEY_PREFIX}:asgi",
+    inbox_capacity=env.int("BELLAMY_WS_INBOX_CAPACITY", default=10_000),
+    socket_capacity=env.int("BELLAMY_WS_SOCKET_CAPACITY", default=100),
+    pool_size=env.int("BELLAMY_WS_REDIS_CONNECTIONS", default=16),
+)
 
 # --- Celery (CELERY_BROKER_URL) -------------------------------------------------------------
 CELERY_BROKER_URL, CELERY_TASK_ALWAYS_EAGER = config.celery_broker(
@@ -313,7 +321,9 @@ SIMPLE_JWT = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Bellamy Book API",
-    "DESCRIPTION": "REST API of the Bellamy Book social network (contract: API.md).",
+    # The WebSocket /ws/ has no OpenAPI operation: its contract is prose and Ws* components.
+    "DESCRIPTION": "REST API of the Bellamy Book social network (contract: API.md)." + WEBSOCKET_DESCRIPTION,
+    "APPEND_COMPONENTS": {"schemas": WEBSOCKET_FRAME_SCHEMAS},
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

@@ -28,17 +28,23 @@ PAIR_EVENTS = {
 }
 
 
-def feed_invalidate(*, user_ids: Iterable[int]) -> list[int]:
+#: Event types that invalidate feeds without a ``feed.updated`` push: the friends learn of a
+#: new post from its ``notification.created`` (one frame per post and friend, README "Real time").
+SILENT_EVENTS = ("post.created",)
+
+
+def feed_invalidate(*, user_ids: Iterable[int], push_to: Iterable[int] | None = None) -> list[int]:
     """Invalidate the cached feeds of ``user_ids`` (one round trip) and push
-    ``{"type": "feed.updated"}`` to those of them who are online and were not pushed one in the
-    last :data:`feed.cache.PUSH_INTERVAL` seconds. Erased accounts are skipped (one query): an
-    event still queued when an account was erased must not write its version key back.
+    ``{"type": "feed.updated"}`` to those of them (only those also in ``push_to``, when given)
+    who are online and were not pushed one in the last :data:`feed.cache.PUSH_INTERVAL` seconds.
+    Erased accounts are skipped (one query): an event still queued when an account was erased
+    must not write its version key back.
 
     Returns:
         The distinct user ids invalidated, sorted.
     """
     bumped = feed_versions_bump(live_user_ids(user_ids))
-    due = feed_push_due(bumped)
+    due = feed_push_due(bumped if push_to is None else set(bumped) & set(push_to))
     if due:
         push_to_users(due, {"type": "feed.updated"})
     return bumped
@@ -67,13 +73,17 @@ def affected_viewers(events: Sequence[Envelope]) -> set[int]:
 
 def feed_invalidate_for_events(*, events: Sequence[Envelope]) -> list[int]:
     """Invalidate the feeds a batch of events changes (:func:`affected_viewers`) in one bump,
-    and push ``feed.updated`` as :func:`feed_invalidate` does.
+    and push ``feed.updated`` as :func:`feed_invalidate` does to the viewers of the events
+    other than :data:`SILENT_EVENTS` (a new post alone pushes no ``feed.updated``).
 
     Returns:
         The user ids invalidated, sorted (``[]`` when no event changes a feed).
     """
     viewers = affected_viewers(events)
-    return feed_invalidate(user_ids=viewers) if viewers else []
+    if not viewers:
+        return []
+    loud = [e for e in events if e.type not in SILENT_EVENTS]
+    return feed_invalidate(user_ids=viewers, push_to=affected_viewers(loud) if loud else ())
 
 
 def feed_invalidate_for_users(*, user_ids: list[int]) -> list[int]:

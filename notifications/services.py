@@ -7,8 +7,8 @@ whole batch of events to :func:`notifications_apply_events`, which writes in bul
 idempotent per ``(event id, recipient)``. After storing, each new notification, and each grouped
 one a new actor joined, is pushed to its recipient's open sockets (``{"type":
 "notification.created", "data": <notification object>}``) once the surrounding transaction
-commits — one push call per batch. A new post is also pushed,
-unstored, to the author's online friends (:func:`posts_created_push`).
+commits — one push call per batch. A friend's new post reaches each online friend as that one
+frame (``friend_posted``, or ``mentioned`` for a mentioned friend; README "Real time").
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from bellamy import metrics
-from bellamy.accounts.selectors import active_user_ids
 from bellamy.events.envelope import Envelope
 from bellamy.realtime.presence import get_presence
 from bellamy.realtime.services import push_messages
@@ -273,28 +272,6 @@ def notifications_apply_events(*, events: Sequence[Envelope]) -> NotifyResult:
     to_push = [*records, *(update.record for update in updates if update.notify)]
     _push_on_commit(to_push)
     return NotifyResult(stored=len(records), grouped=len(updates), deleted=deleted, to_push=len(to_push))
-
-
-def posts_created_push(*, events: Sequence[Envelope]) -> int:
-    """``post.created`` (a batch): tell each author's online friends that they posted,
-    ``{"type": "post.created", "data": {"post_id", "author_id"}}``, without storing a
-    notification (the stored ``friend_posted`` / ``mentioned`` ones are
-    :func:`notifications_apply_events`). Private posts are pushed to nobody. Called by
-    ``notifications.push_post_created_task`` on the ``default`` queue, after the posts were
-    committed: one query for the friends of every author of the batch, one push call.
-
-    Returns:
-        The number of frames sent (one per online friend and post).
-    """
-    shown = [e for e in events if e.data.get("visibility") != "private"]
-    # not for an author whose account went inactive since (README "Account lifecycle")
-    authors = active_user_ids({e.data["author_id"] for e in shown})
-    shown = [e for e in shown if e.data["author_id"] in authors]
-    friends = graph_selectors.friend_ids_by_user({e.data["author_id"] for e in shown})
-    return push_messages(
-        (friend, {"type": "post.created", "data": {"post_id": e.data["post_id"], "author_id": e.data["author_id"]}})
-        for e in shown for friend in sorted(friends[e.data["author_id"]])
-    )
 
 
 def notification_mark_read(*, user_id: int, ids: list[str] | None = None, all: bool = False) -> int:

@@ -1,6 +1,6 @@
 """Tasks of the notification worker (queue ``notifications``), routed in
-``bellamy/events/routes.py`` (``NOTIFICATION_ROUTES``), and the friends' push of a new post
-(:func:`push_post_created_task`, queue ``default``: it stores nothing, ``DEFAULT_ROUTES``).
+``bellamy/events/routes.py`` (``NOTIFICATION_ROUTES``). A friend's new post reaches online
+friends only as the notification this worker stores and pushes (README "Real time").
 
 One route, ``notifications.notify_task``, takes every event type that notifies (friend requests
 and accepts, new posts, likes, comments, deletions and moderation), so a batch is one task: one
@@ -45,14 +45,6 @@ def notify_task(envelopes: list[Envelope]) -> dict:
 def expire_task() -> int:
     """Periodic (beat): delete notifications older than the retention period. Returns the count."""
     return services.notification_expire()
-
-
-@batch_task("notifications.push_post_created_task")
-def push_post_created_task(envelopes: list[Envelope]) -> int:
-    """A batch of ``post.created`` → push ``{"type": "post.created"}`` to each author's online
-    friends (:func:`notifications.services.posts_created_push`: one friends query, one push
-    call). Returns the number of frames sent."""
-    return services.posts_created_push(events=envelopes)
 
 
 # --- account lifecycle (README "Account lifecycle") ------------------------------------------

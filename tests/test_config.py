@@ -30,7 +30,7 @@ def test_unset_urls_choose_every_embedded_default(tmp_path):
         "django.core.cache.backends.locmem.LocMemCache"
     )
     assert config.channel_layers("", prefix="b") == {
-        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100}}
     }
     assert config.celery_broker("") == ("memory://localhost/", True)
     assert config.events_backend("", topic_prefix="") == {
@@ -61,8 +61,9 @@ def test_production_urls_choose_every_production_backend(tmp_path):
     )
     assert config.channel_layers("redis://r:6379/0", prefix="b:asgi") == {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": "redis://r:6379/0", "socket_timeout": 10}], "prefix": "b:asgi"},
+            "BACKEND": "bellamy.realtime.layers.RealtimeChannelLayer",
+            "CONFIG": {"hosts": ["redis://r:6379/0"], "prefix": "b:asgi", "capacity": 10_000,
+                       "socket_capacity": 100, "pool_size": 16},
         }
     }
     assert config.celery_broker("redis://r:6379/1") == ("redis://r:6379/1", False)

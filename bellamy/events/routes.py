@@ -91,7 +91,9 @@ TREND_ROUTES: dict[str, tuple[Route, ...]] = {
 # --- default queue (cache invalidation, real-time pushes) -------------------------------------
 _INVALIDATE = Route("feed.invalidate_feeds_task", "default")
 DEFAULT_ROUTES: dict[str, tuple[Route, ...]] = {
-    "post.created": (_INVALIDATE, Route("notifications.push_post_created_task", "default")),
+    # A friend's new post reaches friends' sockets only as the notification worker's
+    # notification.created (one frame per post and friend, README "Real time").
+    "post.created": (_INVALIDATE,),
     "post.updated": (_INVALIDATE,),
     "post.deleted": (_INVALIDATE,),
     "post.moderated": (_INVALIDATE,),

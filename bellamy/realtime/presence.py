@@ -11,6 +11,11 @@ heartbeating, so its sockets expire after :data:`PRESENCE_TTL` seconds instead o
 users online forever. :meth:`RedisPresence.online` answers a whole batch in one round trip
 (``ZMSCORE``). Without ``REDIS_URL`` (the embedded default, one process) the same contract
 is kept in memory.
+
+The web process's consumers do not call the synchronous methods: they queue the same commands
+on the channel layer's asyncio pipeline (:meth:`RedisPresence.queue_touch`,
+:meth:`RedisPresence.aremove`), so a socket's connect, heartbeat and close each cost one round
+trip and no thread hop (``bellamy.realtime.sessions``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from django.conf import settings
 PRESENCE_TTL = 90
 #: Seconds between a consumer's heartbeats (well under the TTL).
 HEARTBEAT_INTERVAL = 30
+#: Redis connections of a process's synchronous presence client.
+PRESENCE_CONNECTIONS = 8
 
 
 class MemoryPresence:
@@ -75,7 +82,11 @@ class RedisPresence:
     """
 
     def __init__(self, *, url: str, prefix: str):
-        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # Bounded and blocking: threads wait for a free connection instead of opening more
+        # (redis-py's default pool refuses beyond 100 with "Too many connections").
+        pool = redis.BlockingConnectionPool.from_url(url, max_connections=PRESENCE_CONNECTIONS, timeout=5,
+                                                     socket_timeout=2, socket_connect_timeout=2)
+        self.client = redis.Redis(connection_pool=pool)
         self.prefix = prefix
 
     def _conns_key(self, user_id: int) -> str:
@@ -87,27 +98,45 @@ class RedisPresence:
 
     def touch(self, user_id: int, channel_name: str, *, now: float | None = None) -> None:
         """Record (or refresh) one socket; one pipelined round trip."""
-        expires = (time.time() if now is None else now) + PRESENCE_TTL
         pipe = self.client.pipeline()
+        self.queue_touch(pipe, user_id, channel_name, now=now)
+        pipe.execute()
+
+    def queue_touch(self, pipe, user_id: int, channel_name: str, *, now: float | None = None) -> None:
+        """Queue the commands of :meth:`touch` on ``pipe`` (a redis-py pipeline, synchronous or
+        asyncio, on the same Redis), so callers can refresh many sockets in one round trip."""
+        expires = (time.time() if now is None else now) + PRESENCE_TTL
         pipe.zadd(self._conns_key(user_id), {channel_name: expires})
         pipe.expire(self._conns_key(user_id), PRESENCE_TTL * 2)
         pipe.zadd(self._online_key, {str(user_id): expires}, gt=True)
         pipe.zadd(self._online_key, {str(user_id): expires}, nx=True)
-        pipe.execute()
 
-    def remove(self, user_id: int, channel_name: str, *, now: float | None = None) -> None:
-        """Forget one socket; the user's online score falls to their latest remaining socket."""
+    def _queue_remove(self, pipe, user_id: int, channel_name: str, now: float | None):
         now = time.time() if now is None else now
         key = self._conns_key(user_id)
-        pipe = self.client.pipeline()
         pipe.zrem(key, channel_name)
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zrange(key, -1, -1, withscores=True)
+
+    def remove(self, user_id: int, channel_name: str, *, now: float | None = None) -> None:
+        """Forget one socket; the user's online score falls to their latest remaining socket."""
+        pipe = self.client.pipeline()
+        self._queue_remove(pipe, user_id, channel_name, now)
         _, _, latest = pipe.execute()
         if latest:
             self.client.zadd(self._online_key, {str(user_id): latest[0][1]}, xx=True)
         else:
             self.client.zrem(self._online_key, str(user_id))
+
+    async def aremove(self, client, user_id: int, channel_name: str, *, now: float | None = None) -> None:
+        """:meth:`remove` on ``client`` (a ``redis.asyncio.Redis`` on the same server)."""
+        pipe = client.pipeline()
+        self._queue_remove(pipe, user_id, channel_name, now)
+        _, _, latest = await pipe.execute()
+        if latest:
+            await client.zadd(self._online_key, {str(user_id): latest[0][1]}, xx=True)
+        else:
+            await client.zrem(self._online_key, str(user_id))
 
     def online(self, user_ids: Iterable[int], *, now: float | None = None) -> set[int]:
         """The subset of ``user_ids`` with an unexpired socket, in one ``ZMSCORE`` round trip."""

@@ -72,7 +72,7 @@ def test_events_queued_before_the_erasure_recreate_nothing(stores, celery_broker
     late = queued(celery_broker)
     assert sorted({name for name, _ in late}) == sorted({
         "feed.rescore_posts_task", "graph.apply_events_task", "notifications.notify_task",
-        "trends.sync_posts_task", "feed.invalidate_feeds_task", "notifications.push_post_created_task",
+        "trends.sync_posts_task", "feed.invalidate_feeds_task",
     })
     # when the account is erased and the erasure's tasks run first
     assert lifecycle.account_erase(user_id=leaver.pk, force=True) is not None

@@ -419,46 +419,15 @@ def test_new_notifications_are_pushed_after_commit(
                 "read": False,
             },
         },
+        "seq": 1,
     }
 
 
-def test_post_created_is_routed_to_the_friends_push_on_the_default_queue():
+def test_post_created_pushes_nothing_from_the_default_queue():
+    # One frame per new post and friend: the notification above (README "Real time").
     from bellamy.celery import app
     from bellamy.events import routes
 
-    push = routes.Route("notifications.push_post_created_task", "default")
-    assert push in routes.DEFAULT_ROUTES["post.created"]
-    assert tasks.push_post_created_task.name == "notifications.push_post_created_task"
-    assert "notifications.push_post_created_task" in app.tasks
+    assert [route.task for route in routes.DEFAULT_ROUTES["post.created"]] == ["feed.invalidate_feeds_task"]
+    assert "notifications.push_post_created_task" not in app.tasks
     assert "feed.push_post_created_task" not in app.tasks
-
-
-@pytest.mark.parametrize("visibility", ["public", "friends"])
-def test_a_new_post_is_pushed_to_the_authors_online_friends_only(user_factory, befriend, online, visibility):
-    # given the author's friend and a stranger, both online, and a friend offline
-    author, friend, stranger = user_factory(username="author"), user_factory(username="friend"), user_factory(username="x")
-    befriend(author, friend)
-    befriend(author, user_factory(username="offline"))
-    to_friend, to_stranger = online(friend), online(stranger)
-    post = PostFactory(author=author, visibility=visibility)
-    # when the push task handles post.created
-    pushed = tasks.push_post_created_task.apply(args=[post_created(post).to_dict()]).get()
-    # then only the online friend gets the frame, and nothing else is stored
-    assert pushed == 1
-    assert to_friend() == {
-        "type": "push.message",
-        "message": {"type": "post.created", "data": {"post_id": post.pk, "author_id": author.pk}},
-    }
-    with pytest.raises(asyncio.TimeoutError):
-        to_stranger()
-    assert everything() == []
-
-
-def test_a_private_post_is_pushed_to_nobody(user_factory, befriend, online):
-    author, friend = user_factory(username="author"), user_factory(username="friend")
-    befriend(author, friend)
-    to_friend = online(friend)
-    post = PostFactory(author=author, visibility=Post.Visibility.PRIVATE)
-    assert tasks.push_post_created_task.apply(args=[post_created(post).to_dict()]).get() == 0
-    with pytest.raises(asyncio.TimeoutError):
-        to_friend()

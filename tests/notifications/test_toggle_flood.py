@@ -39,16 +39,25 @@ def sockets():
         presence.touch(user.pk, channel)
         channels[user.pk] = channel
 
-    async def drain(channel):
+    buffers: dict[int, list] = {}
+
+    async def drain(user_id, channel):
         frames = []
         while True:
             try:
                 frames.append((await asyncio.wait_for(layer.receive(channel), timeout=0.3))["message"])
             except asyncio.TimeoutError:
-                return frames
+                return user_id, frames
+
+    async def drain_all():
+        # Every socket at once, in one event loop: on Redis the process's one inbox holds the
+        # frames of all of them, and its reader hands each to the sockets listening now.
+        return await asyncio.gather(*(drain(user_id, channel) for user_id, channel in channels.items()))
 
     def frames(user):
-        return async_to_sync(drain)(channels[user.pk])
+        for user_id, got in async_to_sync(drain_all)():
+            buffers.setdefault(user_id, []).extend(got)
+        return buffers.pop(user.pk, [])
 
     yield open_socket, frames
     for user_id, channel in channels.items():

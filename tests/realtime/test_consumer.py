@@ -1,15 +1,18 @@
 """The /ws/ consumer, presence and pushes, on channels-redis with the real Redis."""
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from rest_framework_simplejwt.tokens import AccessToken
 
 from bellamy.asgi import application
+from bellamy.realtime import sessions
 from bellamy.realtime.presence import PRESENCE_TTL, get_presence, reset_presence
-from bellamy.realtime.services import close_user_sockets, push_to_users
+from bellamy.realtime.services import close_user_sockets, push_messages, push_to_users
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,7 +141,8 @@ def test_push_reaches_every_socket_of_the_recipient_and_nobody_else(user_factory
             await tab.disconnect()
         return sent, received, grace_got_nothing
 
-    assert async_to_sync(scenario)() == (1, [message, message], True)
+    # Both tabs get the same frame with the same number: seq counts the user's frames.
+    assert async_to_sync(scenario)() == (1, [{**message, "seq": 1}, {**message, "seq": 1}], True)
 
 
 def test_close_user_sockets_closes_only_that_users_sockets(user_factory):
@@ -155,3 +159,142 @@ def test_close_user_sockets_closes_only_that_users_sockets(user_factory):
         return closed, ivan_still_open
 
     assert async_to_sync(scenario)() == ({"type": "websocket.close", "code": 4401}, {"type": "pong"})
+
+
+def test_a_frame_nested_1000_levels_deep_is_malformed_and_the_socket_stays_open(user_factory):
+    judy = user_factory(username="judy")
+    frames = [
+        "[" * 1000 + "]" * 1000,  # json's C decoder raises RecursionError near this depth
+        '{"type": "ping", "data": ' + "[" * 16 + "]" * 16 + "}",  # 17 levels: parseable, too deep
+        '{"type": "dance", "data": ' + "[" * 15 + "]" * 15 + "}",  # 16 levels: accepted
+    ]
+
+    async def scenario():
+        communicator, _, _ = await open_socket(f"/ws/?token={token_for(judy)}")
+        replies = []
+        for text in frames:
+            await communicator.send_to(text_data=text)
+            replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.send_json_to({"type": "ping"})
+        replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.disconnect()
+        return replies
+
+    assert async_to_sync(scenario)() == [
+        {"type": "error", "data": {"code": "malformed"}},
+        {"type": "error", "data": {"code": "malformed"}},
+        {"type": "error", "data": {"code": "unknown_type"}},
+        {"type": "pong"},
+    ]
+
+
+ORIGIN_CASES = [
+    (None, True),  # not a browser (apps, servers): no Origin header
+    (b"http://127.0.0.1:8000", True),  # a host of ALLOWED_HOSTS, any port
+    (b"https://app.example.org", True),  # DJANGO_CORS_ALLOWED_ORIGINS
+    (b"https://eu.bellamy.example", True),  # DJANGO_CSRF_TRUSTED_ORIGINS https://*.bellamy.example
+    (b"https://evil.example", False),
+    (b"http://app.example.org", False),  # a CORS origin matches scheme and port exactly
+    (b"null", False),  # sandboxed iframes and file:// pages
+    (b"\xff\xfe", False),  # unreadable
+]
+
+
+@pytest.mark.parametrize(("origin", "accepted"), ORIGIN_CASES)
+def test_the_origin_must_be_ours_when_there_is_one(user_factory, settings, origin, accepted):
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.org"]
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.bellamy.example"]
+    kim = user_factory(username="kim")
+    headers = [(b"origin", origin)] if origin is not None else []
+
+    async def scenario():
+        communicator = WebsocketCommunicator(application, f"/ws/?token={token_for(kim)}", headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        online_now = await sync_to_async(get_presence().online)([kim.pk])
+        if connected:
+            await communicator.disconnect()
+        return connected, online_now
+
+    # A refused handshake never reaches the consumer: the user is not even marked present.
+    assert async_to_sync(scenario)() == (accepted, {kim.pk} if accepted else set())
+
+
+def test_the_socket_closes_with_4401_when_its_token_expires(user_factory):
+    leo = user_factory(username="leo")
+    expires = int(AccessToken().current_time.timestamp()) + 2
+
+    async def scenario():
+        communicator, connected, _ = await open_socket(f"/ws/?token={token_for(leo, exp=expires)}")
+        await communicator.send_json_to({"type": "ping"})
+        pong = await communicator.receive_json_from(timeout=5)
+        closed = await communicator.receive_output(timeout=10)
+        await communicator.disconnect(code=4401)  # what the server reports after the close handshake
+        return connected, pong, closed, await sync_to_async(get_presence().online)([leo.pk])
+
+    assert async_to_sync(scenario)() == (
+        True, {"type": "pong"}, {"type": "websocket.close", "code": 4401, "reason": "token expired"}, set()
+    )
+
+
+def test_auth_with_a_fresh_token_extends_the_socket_and_bad_ones_are_refused(user_factory):
+    mia, ned = user_factory(username="mia"), user_factory(username="ned")
+    now = int(AccessToken().current_time.timestamp())
+    fresh = token_for(mia, exp=now + 600)
+
+    async def scenario():
+        communicator, _, _ = await open_socket(f"/ws/?token={token_for(mia, exp=now + 2)}")
+        replies = []
+        for data in ({"token": token_for(ned)}, {"token": "not.a.jwt"}, {"token": 42}, None, {"token": fresh}):
+            await communicator.send_json_to({"type": "auth", "data": data} if data is not None else {"type": "auth"})
+            replies.append(await communicator.receive_json_from(timeout=5))
+        await asyncio.sleep(3)  # past the first token's expiry
+        await communicator.send_json_to({"type": "ping"})
+        replies.append(await communicator.receive_json_from(timeout=5))
+        await communicator.disconnect()
+        return replies
+
+    invalid = {"type": "error", "data": {"code": "invalid_token"}}
+    expires_at = datetime.fromtimestamp(now + 600, UTC).isoformat().replace("+00:00", "Z")
+    assert async_to_sync(scenario)() == [
+        invalid, invalid, invalid, invalid, {"type": "auth.ok", "data": {"expires_at": expires_at}}, {"type": "pong"}
+    ]
+
+
+def test_an_idle_socket_outlives_its_group_membership_thanks_to_the_heartbeat(user_factory, monkeypatch):
+    # Given a heartbeat every second and memberships that expire after 2 s without one
+    olga = user_factory(username="olga")
+    monkeypatch.setattr(sessions, "HEARTBEAT_INTERVAL", 1)
+    layer = get_channel_layer()
+    monkeypatch.setattr(layer, "group_expiry", 2)
+
+    async def scenario():
+        communicator, _, _ = await open_socket(f"/ws/?token={token_for(olga)}")
+        # When the socket stays idle for three membership lifetimes
+        await asyncio.sleep(6)
+        sent = await sync_to_async(push_to_users)([olga.pk], {"type": "notification.created", "data": {"id": "n9"}})
+        frame = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return sent, frame
+
+    # Then it still receives its pushes
+    assert async_to_sync(scenario)() == (1, {"type": "notification.created", "data": {"id": "n9"}, "seq": 1})
+
+
+def test_300_sockets_opening_at_once_all_connect_on_a_bounded_pool(user_factory):
+    users = [user_factory(username=f"crowd{n}") for n in range(300)]
+
+    async def scenario():
+        communicators = [WebsocketCommunicator(application, f"/ws/?token={token_for(u)}") for u in users]
+        results = await asyncio.gather(*(c.connect(timeout=30) for c in communicators))
+        sent = await sync_to_async(push_messages)(
+            [(u.pk, {"type": "notification.created", "data": {"id": f"n{u.pk}"}}) for u in users]
+        )
+        frames = [await c.receive_json_from(timeout=10) for c in communicators]
+        await asyncio.gather(*(c.disconnect() for c in communicators))
+        return [ok for ok, _ in results], sent, frames
+
+    connected, sent, frames = async_to_sync(scenario)()
+    assert connected == [True] * 300
+    assert sent == 300
+    assert [f["data"]["id"] for f in frames] == [f"n{u.pk}" for u in users]

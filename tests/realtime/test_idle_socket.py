@@ -3,7 +3,7 @@
 redis-py 8 gives every client a 5 s socket timeout by default — exactly how long channels-redis
 blocks in ``BZPOPMIN`` waiting for a socket's next message — so an idle consumer's read timed
 out, the consumer died and its socket closed within seconds of connecting. The channel layer's
-connections now get a longer timeout (``bellamy.config.CHANNEL_LAYER_SOCKET_TIMEOUT``).
+connections now get a longer timeout (``bellamy.realtime.layers``).
 """
 
 import asyncio
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_an_idle_socket_still_receives_pushes_after_the_blocking_read_times_out(user_factory, settings):
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "bellamy.realtime.layers.RealtimeChannelLayer"
     judy = user_factory(username="judy")
     message = {"type": "notification.created", "data": {"id": "n7"}}
     open_before = metrics.SOCKETS._value.get()
@@ -36,10 +36,11 @@ def test_an_idle_socket_still_receives_pushes_after_the_blocking_read_times_out(
         sent = await sync_to_async(push_to_users)([judy.pk], message)
         received = await socket.receive_json_from(timeout=5)
         await socket.disconnect()
-        return connected, counted, sent, received
+        seq = received.pop("seq")  # the user's frame counter (README "Real time")
+        return connected, counted, sent, received, isinstance(seq, int) and seq >= 1
 
     try:
-        assert async_to_sync(scenario)() == (True, 1.0, 1, message)
+        assert async_to_sync(scenario)() == (True, 1.0, 1, message, True)
         assert metrics.SOCKETS._value.get() == open_before
     finally:
         get_presence().clear()
