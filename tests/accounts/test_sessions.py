@@ -73,7 +73,7 @@ def socket_answer(access: str) -> dict:
     return async_to_sync(scenario)()
 
 
-PONG = {"type": "websocket.send", "text": '{"type": "pong"}'}
+PONG = {"type": "websocket.send", "text": '{"type":"pong"}'}  # frames are compact JSON (orjson)
 CLOSED_4401 = {"type": "websocket.close", "code": 4401}
 
 
