@@ -182,6 +182,10 @@ class UserConsumer(AsyncWebsocketConsumer):
             await local_sockets().unregister(self.channel_layer, self.user_id, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.user_id is None:
+            # refused at connect (closed with 4401): a frame the client sent before it saw the
+            # close is dropped, not answered on a closed socket
+            return
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await self.close(code=CLOSE_TOO_LARGE)

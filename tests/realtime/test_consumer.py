@@ -76,6 +76,21 @@ def test_bad_tokens_close_with_4401(user_factory, case):
     assert get_presence().online([user.pk]) == set()
 
 
+def test_a_frame_sent_before_the_4401_close_arrived_is_dropped_not_answered():
+    # given: a socket refused for its missing token (accepted, then closed with 4401)
+    async def scenario():
+        communicator, _connected, _ = await open_socket("/ws/")
+        closed = await communicator.receive_output(timeout=5)
+        # when: the client's ping, sent before it saw the close, reaches the consumer
+        await communicator.send_json_to({"type": "ping"})
+        # then: no answer on the closed socket (Daphne logged "send on a closed protocol")
+        answered = not await communicator.receive_nothing(timeout=0.5)
+        await communicator.wait()
+        return closed, answered
+
+    assert async_to_sync(scenario)() == ({"type": "websocket.close", "code": 4401}, False)
+
+
 def test_unknown_and_malformed_frames_get_an_error_and_the_socket_stays_open(user_factory):
     carol = user_factory(username="carol")
 
