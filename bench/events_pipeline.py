@@ -80,6 +80,10 @@ def prepare_environment(args) -> dict[str, str]:
         "BELLAMY_GRAPH_URL": args.graph_url or "",
         "BELLAMY_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        # The sustained phase's 8 posting threads each hold a pooled connection while they
+        # post; with the default pool of 4 they starved the background outbox relay (pool
+        # timeouts), so nothing was relayed and the queues could never drain.
+        "BELLAMY_DB_POOL_MAX": "12",
     }
     os.environ.update(env)
     create_database(database)
