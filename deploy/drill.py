@@ -240,7 +240,7 @@ def make_friends(tag: str) -> list[tuple[int, str, str]]:
     return [(u.pk, u.username, str(AccessToken.for_user(u))) for u in users]
 
 
-def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects:
+def measure(author_ids: list[int], hashtag: str, namespace: str) -> Effects:
     """Compare what PostgreSQL says the burst must have caused — every post of the drill's
     authors, whether or not its HTTP answer arrived — with what each store holds."""
     from django.db import close_old_connections, connection
@@ -252,6 +252,7 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
     from bellamy.events.routes import ROUTES
     from feed.models import ContentScore
     from graph.models import Friendship
+    from graph.stores.neo4j import Neo4jGraphStore
     from posts.models import Post, PostMention
     from trends.models import HashtagBucket
 
@@ -285,7 +286,7 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
             event_id__in=event_ids, task_name__in=default_tasks).count())
         client = MongoClient(os.environ["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)
         try:
-            docs = list(client[mongo_database]["notifications"].find(
+            docs = list(client[namespace]["notifications"].find(
                 {"post_id": {"$in": ids}, "type": {"$in": ["friend_posted", "mentioned"]}},
                 {"recipient_id": 1, "post_id": 1}))
         finally:
@@ -293,6 +294,9 @@ def measure(author_ids: list[int], hashtag: str, mongo_database: str) -> Effects
         distinct = {(d["recipient_id"], d["post_id"]) for d in docs}
         effects.notifications = (expected_notifications, len(docs))
         store = get_backend("BELLAMY_GRAPH")
+        if isinstance(store, Neo4jGraphStore):
+            # the stack's namespace, not this process's: each drill's stack has its own
+            store = Neo4jGraphStore(url=store.url, namespace=namespace)
         weight = sum(store.weight(row["post__author_id"], row["user_id"]) for row in mentions)
         found_mentions = round(weight / MENTION_WEIGHT)
         effects.graph = (expected_mentions, found_mentions)
