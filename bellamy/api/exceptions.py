@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import JsonResponse
+import psycopg
 from psycopg_pool import PoolTimeout
 from django.views.defaults import bad_request as django_bad_request
 from rest_framework import exceptions, status
@@ -35,6 +36,13 @@ def exception_handler(exc, context):
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": "1"},
             )
+        if isinstance(exc, OperationalError) and is_connection_lost(exc):
+            # The transaction was rolled back with the connection: nothing was written.
+            return Response(
+                {"detail": "The database is unavailable; retry in a moment.", "code": "database_unavailable"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
         return None
     if isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
         # simplejwt adds a "messages" list to token errors; API.md promises {detail, code}.
@@ -59,6 +67,18 @@ def is_pool_timeout(exc: OperationalError) -> bool:
     ``BELLAMY_DB_POOL_TIMEOUT``": the process is at its connection budget (back-pressure, a
     503 with ``Retry-After``, not a server error)."""
     return isinstance(exc.__cause__, PoolTimeout)
+
+
+def is_connection_lost(exc: OperationalError) -> bool:
+    """True when PostgreSQL went away under the request: the server shutting down or
+    restarting (SQLSTATE class 57P, e.g. ``AdminShutdown``) or the connection failing
+    (class 08, or no SQLSTATE at all: every error the server reports carries one, so an
+    error without one is the connection's). The pool replaces the connection; the client
+    should retry."""
+    cause = exc.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    return cause.sqlstate is None or cause.sqlstate.startswith(("08", "57P"))
 
 
 def not_found(request, exception=None):

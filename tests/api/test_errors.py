@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.db import OperationalError
+from psycopg.errors import AdminShutdown
 from psycopg_pool import PoolTimeout
 from rest_framework.exceptions import NotFound
 
@@ -46,6 +47,21 @@ def test_no_pooled_connection_within_the_pool_timeout_is_503_with_retry_after():
     # then: back-pressure the client can act on, not a server error
     assert (response.status_code, response["Retry-After"]) == (503, "1")
     assert response.data == {"detail": "The database is busy; retry in a moment.", "code": "database_busy"}
+
+
+def test_postgresql_shutting_down_under_the_request_is_503_with_retry_after():
+    # given: what Django raises when PostgreSQL restarts under a request's connection
+    try:
+        raise OperationalError("terminating connection due to administrator command") from AdminShutdown(
+            "terminating connection due to administrator command")
+    except OperationalError as exc:
+        error = exc
+    # when
+    response = exception_handler(error, {})
+    # then
+    assert (response.status_code, response["Retry-After"]) == (503, "5")
+    assert response.data == {"detail": "The database is unavailable; retry in a moment.",
+                             "code": "database_unavailable"}
 
 
 def test_other_database_errors_stay_server_errors():
