@@ -40,6 +40,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from bellamy import metrics
 from bellamy.accounts.authentication import JWTAuthentication
+from bellamy.api.parsers import json_depth_exceeds
 from bellamy.realtime.sessions import local_sockets, user_group
 
 __all__ = ["UserConsumer", "authenticate", "user_group"]
@@ -84,23 +85,6 @@ def _authenticate(raw: str) -> SocketAuth | None:
     return SocketAuth(user_id=user.pk, expires_at=float(token["exp"]))
 
 
-def nesting_depth(value) -> int:
-    """How deeply ``value`` (decoded JSON) nests arrays and objects; iterative, so any depth
-    is measured without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
-
-
 def decode_frame(text: str | bytes) -> dict | list | None:
     """The decoded client frame, or ``None`` when it is not JSON or nests deeper than
     :data:`MAX_DEPTH` (json's C decoder raises ``RecursionError`` near 1,000 levels, which
@@ -109,7 +93,7 @@ def decode_frame(text: str | bytes) -> dict | list | None:
         value = json.loads(text)
     except (TypeError, ValueError, RecursionError):
         return None
-    return None if nesting_depth(value) > MAX_DEPTH else value
+    return None if json_depth_exceeds(value, MAX_DEPTH) else value
 
 
 class UserConsumer(AsyncWebsocketConsumer):
