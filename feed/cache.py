@@ -18,12 +18,11 @@ a deleted, moderated or no-longer-visible post.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 from django.core.cache import cache, caches
 
-from bellamy.caching import cache_delete_matching
+from bellamy.caching import cache_delete_matching, cache_version, cache_versions_bump
 
 #: Seconds a cached page lives even if no event replaces its version (safety net).
 PAGE_TTL = 60
@@ -39,13 +38,7 @@ def _version_key(viewer_id: int) -> str:
 
 def feed_version(viewer_id: int) -> str:
     """The viewer's current version token (created on first use)."""
-    key = _version_key(viewer_id)
-    token = cache.get(key)
-    if token is None:
-        token = uuid.uuid4().hex[:12]
-        if not cache.add(key, token, VERSION_TTL):
-            token = cache.get(key) or token
-    return token
+    return cache_version(_version_key(viewer_id), VERSION_TTL)
 
 
 def feed_versions_bump(viewer_ids: Iterable[int]) -> list[int]:
@@ -55,8 +48,7 @@ def feed_versions_bump(viewer_ids: Iterable[int]) -> list[int]:
         The distinct viewer ids bumped, sorted.
     """
     ids = sorted(set(viewer_ids))
-    if ids:
-        cache.set_many({_version_key(v): uuid.uuid4().hex[:12] for v in ids}, VERSION_TTL)
+    cache_versions_bump((_version_key(v) for v in ids), VERSION_TTL)
     return ids
 
 

@@ -21,7 +21,6 @@ asked again for four times as many (at most :data:`MAX_FETCH`).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from bellamy import metrics
+from bellamy.caching import cache_version, cache_versions_bump
 from graph.models import FriendRequest
 from graph.selectors import blocked_ids, friend_ids
 from graph.stores import get_graph_store
@@ -75,13 +75,7 @@ def _version_key(user_id: int) -> str:
 
 def suggestions_version(user_id: int) -> str:
     """``user_id``'s current suggestion version token (created on first use)."""
-    key = _version_key(user_id)
-    token = cache.get(key)
-    if token is None:
-        token = uuid.uuid4().hex[:12]
-        if not cache.add(key, token, VERSION_TTL):
-            token = cache.get(key) or token
-    return token
+    return cache_version(_version_key(user_id), VERSION_TTL)
 
 
 def suggestion_versions_bump(user_ids: Iterable[int]) -> list[int]:
@@ -92,8 +86,7 @@ def suggestion_versions_bump(user_ids: Iterable[int]) -> list[int]:
         The distinct user ids bumped, sorted.
     """
     ids = sorted(set(user_ids))
-    if ids:
-        cache.set_many({_version_key(uid): uuid.uuid4().hex[:12] for uid in ids}, VERSION_TTL)
+    cache_versions_bump((_version_key(uid) for uid in ids), VERSION_TTL)
     return ids
 
 
