@@ -247,8 +247,10 @@ BELLAMY_FORWARDER_GROUP = _NAMES["BELLAMY_FORWARDER_GROUP"]
 #: Most records the forwarder hands on as one batch (one task per route per batch).
 BELLAMY_FORWARDER_BATCH_SIZE = env.int("BELLAMY_FORWARDER_BATCH_SIZE", default=500)
 #: Once a poll returned records, milliseconds the forwarder keeps polling to fill the batch
-#: (the added latency of a quiet system).
+#: (the added latency of a quiet system); under load this linger doubles per batch up to
+#: BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS (bellamy.events.forwarder.Linger).
 BELLAMY_FORWARDER_BATCH_WAIT_MS = env.int("BELLAMY_FORWARDER_BATCH_WAIT_MS", default=20)
+BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS = env.int("BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS", default=200)
 
 # --- Stores (BELLAMY_NOTIFICATIONS_URL, BELLAMY_GRAPH_URL) -----------------------------------
 BELLAMY_MONGO_DATABASE = _NAMES["BELLAMY_MONGO_DATABASE"]

@@ -233,7 +233,8 @@ def start_forwarder(prefix: str):
 
     forwarder = Forwarder(bootstrap_servers=kafka_servers(), group_id=f"{prefix}forwarder", topic_prefix=prefix,
                           batch_size=settings.BELLAMY_FORWARDER_BATCH_SIZE,
-                          batch_wait_ms=settings.BELLAMY_FORWARDER_BATCH_WAIT_MS, poll_timeout_ms=100)
+                          batch_wait_ms=settings.BELLAMY_FORWARDER_BATCH_WAIT_MS,
+                          batch_wait_max_ms=settings.BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS, poll_timeout_ms=100)
     thread = threading.Thread(target=forwarder.run, kwargs={"run_for": 3600}, daemon=True)
     thread.start()
     return forwarder, thread

@@ -7,9 +7,16 @@ that route's envelopes (ARCHITECTURE.md §11). Offsets are committed only after 
 was enqueued (at-least-once; tasks are idempotent).
 
 Batches are bounded in size (``batch_size`` records, ``BELLAMY_FORWARDER_BATCH_SIZE``) and in
-wait: once a poll returned records, the forwarder keeps polling for at most ``batch_wait_ms``
-(``BELLAMY_FORWARDER_BATCH_WAIT_MS``) to fill the batch, so a busy system gets large batches and a
-quiet one still reacts within tens of milliseconds.
+wait: once a poll returned records, the forwarder keeps polling for at most the current *linger*
+to fill the batch. The linger adapts to the load (:class:`Linger`): it starts at
+``batch_wait_ms`` (``BELLAMY_FORWARDER_BATCH_WAIT_MS``, 20), doubles after each batch that got
+more records while it lingered, up to ``batch_wait_max_ms``
+(``BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS``, 200), and falls back to the minimum after a batch
+that got none. A quiet system thus reacts within tens of milliseconds, and a busy one hands
+each route a few large tasks instead of many one-event tasks: every task costs its worker a
+broker round trip, a transaction and an idempotency statement whatever its size (measured on
+``make stack`` at 16 posting clients: 43.8 ms of CPU per post over all processes with a fixed
+20 ms wait, 32.7 ms with 200 ms).
 
 Order. Records of one partition (one event type, one key) keep their offset order in the batch
 and so in each route's list; the partitions of a batch are merged by ``occurred_at``, which puts
@@ -83,6 +90,29 @@ class _Listener(ConsumerRebalanceListener):
         self.forwarder.stats.assignments += 1
 
 
+class Linger:
+    """How long the forwarder keeps polling to fill a batch once records arrived.
+
+    ``current`` starts at ``minimum``; :meth:`after_batch` doubles it (up to ``maximum``) when
+    records kept arriving during the linger — events come faster than one per linger, so
+    waiting longer gathers more of them per task — and resets it to ``minimum`` when none came
+    (a quiet system, or a backlog read in one poll). Seconds.
+    """
+
+    def __init__(self, minimum: float, maximum: float):
+        self.minimum = minimum
+        self.maximum = max(minimum, maximum)
+        self.current = minimum
+
+    def after_batch(self, arrived_while_lingering: int) -> float:
+        """Adapt to the batch just gathered; return the linger of the next one."""
+        if arrived_while_lingering > 0:
+            self.current = min(self.maximum, max(self.current * 2, self.minimum))
+        else:
+            self.current = self.minimum
+        return self.current
+
+
 def _occurred_at(envelope: Envelope) -> str:
     # RFC 3339 UTC with microseconds ("…T12:00:00.000001Z"): string order is time order.
     return envelope.occurred_at
@@ -105,7 +135,9 @@ class Forwarder:
         topic_prefix: the prefix of every topic (``settings.BELLAMY_TOPIC_PREFIX``).
         session_timeout_ms: group session timeout; short (10 s) so rebalances are quick.
         batch_size: most records in one batch (one task per route per batch).
-        batch_wait_ms: once records arrived, how long to keep polling to fill the batch.
+        batch_wait_ms: once records arrived, how long to keep polling to fill the batch, at
+            least (a quiet system's added latency; 0: never linger).
+        batch_wait_max_ms: the longest linger under load (:class:`Linger`).
         poll_timeout_ms: how long one poll waits for the first record.
         liveness_file: touched after every poll (also while Kafka or the task broker is
             unreachable: the process is alive and retrying); a probe checks its age.
@@ -118,16 +150,16 @@ class Forwarder:
 
     def __init__(self, *, bootstrap_servers: list[str], group_id: str, topic_prefix: str,
                  session_timeout_ms: int = 10000, batch_size: int = 500, batch_wait_ms: int = 20,
-                 poll_timeout_ms: int = 500, liveness_file: str | Path | None = None,
+                 batch_wait_max_ms: int = 200, poll_timeout_ms: int = 500, liveness_file: str | Path | None = None,
                  retry_pause: float = 0.5, max_retry_pause: float = 5.0, stall_timeout: float = 30.0):
-        if batch_size < 1 or batch_wait_ms < 0:
-            raise ValueError("batch_size must be >= 1 and batch_wait_ms >= 0")
+        if batch_size < 1 or batch_wait_ms < 0 or batch_wait_max_ms < 0:
+            raise ValueError("batch_size must be >= 1, batch_wait_ms and batch_wait_max_ms >= 0")
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.topic_prefix = topic_prefix
         self.session_timeout_ms = session_timeout_ms
         self.batch_size = batch_size
-        self.batch_wait = batch_wait_ms / 1000
+        self.linger = Linger(batch_wait_ms / 1000, batch_wait_max_ms / 1000)
         self.poll_timeout_ms = poll_timeout_ms
         self.liveness_file = Path(liveness_file) if liveness_file else None
         self.retry_pause = retry_pause
@@ -269,12 +301,14 @@ class Forwarder:
 
     def _poll_batch(self) -> dict[TopicPartition, list]:
         """One batch: wait up to ``poll_timeout_ms`` for records, then keep polling for at most
-        ``batch_wait`` seconds while the batch has fewer than ``batch_size`` records."""
+        the current linger (:class:`Linger`) while the batch has fewer than ``batch_size``
+        records."""
         batch = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.batch_size)
         count = sum(len(records) for records in batch.values())
-        if not count or self.batch_wait <= 0:
+        if not count or self.linger.current <= 0:
             return batch
-        deadline = time.monotonic() + self.batch_wait
+        first = count
+        deadline = time.monotonic() + self.linger.current
         while count < self.batch_size:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
@@ -283,6 +317,7 @@ class Forwarder:
             for tp, records in more.items():
                 batch.setdefault(tp, []).extend(records)
                 count += len(records)
+        self.linger.after_batch(count - first)
         return batch
 
     def _handle_batch(self, batch: dict[TopicPartition, list]) -> None:

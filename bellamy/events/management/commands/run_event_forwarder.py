@@ -36,18 +36,22 @@ class Command(BaseCommand):
                             help="Most records per batch (default BELLAMY_FORWARDER_BATCH_SIZE).")
         parser.add_argument("--batch-wait-ms", type=int, default=None,
                             help="Milliseconds to fill a batch once records arrived "
-                                 "(default BELLAMY_FORWARDER_BATCH_WAIT_MS).")
+                                 "(default BELLAMY_FORWARDER_BATCH_WAIT_MS); doubles under load.")
+        parser.add_argument("--batch-wait-max-ms", type=int, default=None,
+                            help="Longest wait under load (default BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS).")
         parser.add_argument("--watchdog", type=float, default=180.0, metavar="SECONDS",
                             help="Exit (status 75, to be restarted) after this long without progress; 0 disables.")
         parser.add_argument("--liveness-file", default=str(settings.BASE_DIR / ".data" / "forwarder.alive"),
                             help="File touched after every poll.")
 
     def handle(self, *args, max_polls, run_for, until_idle, group, liveness_file, batch_size, batch_wait_ms,
-               watchdog, **options):
+               batch_wait_max_ms, watchdog, **options):
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be >= 1")
         if batch_wait_ms is not None and batch_wait_ms < 0:
             raise CommandError("--batch-wait-ms must be >= 0")
+        if batch_wait_max_ms is not None and batch_wait_max_ms < 0:
+            raise CommandError("--batch-wait-max-ms must be >= 0")
         spec = settings.BELLAMY_EVENTS
         if not spec["BACKEND"].endswith("KafkaBus"):
             raise CommandError("BELLAMY_EVENTS_URL is not a kafka:// URL; the in-process bus needs no forwarder")
@@ -57,6 +61,8 @@ class Command(BaseCommand):
             topic_prefix=spec["OPTIONS"].get("topic_prefix", ""),
             batch_size=batch_size or settings.BELLAMY_FORWARDER_BATCH_SIZE,
             batch_wait_ms=settings.BELLAMY_FORWARDER_BATCH_WAIT_MS if batch_wait_ms is None else batch_wait_ms,
+            batch_wait_max_ms=(settings.BELLAMY_FORWARDER_BATCH_WAIT_MAX_MS if batch_wait_max_ms is None
+                               else batch_wait_max_ms),
             liveness_file=liveness_file,
         )
         for sig in (signal.SIGTERM, signal.SIGINT):
