@@ -210,6 +210,27 @@ class LiveStack:
                     totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
         return totals
 
+    def task_runs(self, task: str) -> tuple[int, float]:
+        """``(runs, seconds)`` of Celery task ``task`` on every worker so far, from ``/metrics``
+        (``bellamy_celery_task_duration_seconds`` ``_count`` and ``_sum``, over queues)."""
+        import httpx
+        from prometheus_client.parser import text_string_to_metric_families
+
+        response = httpx.get(f"{self.base_url}/metrics", timeout=30,
+                             headers={"Authorization": f"Bearer {self.metrics_token}"})
+        if response.status_code != 200:
+            raise RuntimeError(f"/metrics answered {response.status_code}: {response.text[:300]}")
+        runs, seconds = 0, 0.0
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.labels.get("task") != task:
+                    continue
+                if sample.name == "bellamy_celery_task_duration_seconds_count":
+                    runs += int(sample.value)
+                elif sample.name == "bellamy_celery_task_duration_seconds_sum":
+                    seconds += sample.value
+        return runs, seconds
+
     def stop(self) -> None:
         """SIGTERM supervisord (it stops every program, SIGKILL after each one's stop timeout);
         drop the stack's MongoDB database. ``stop_seconds`` says how long the shutdown took.

@@ -33,7 +33,7 @@ def test_a_new_post_renders_as_drf_renders_it_with_its_hashtags_and_only_its_act
     assert rendered["author"] == {"id": author.pk, "username": "ada", "display_name": "Ada L.", "bio": "engines",
                                   "date_joined": author.date_joined.isoformat().replace("+00:00", "Z")}
     assert (rendered["visibility"], rendered["hashtags"]) == ("friends", ["engines", "math"])
-    assert [m["username"] for m in rendered["mentions"]] == ["bob"]
+    assert [(m["id"], m["username"]) for m in rendered["mentions"]] == [(active.pk, "bob")]
     assert (rendered["edited_at"], rendered["liked_by_me"], rendered["score"]) == (None, False, None)
     assert type(rendered["visibility"]) is str
 
