@@ -119,3 +119,27 @@ def test_a_task_running_longer_than_the_visibility_timeout_is_not_handed_out_twi
     assert wait_until(lambda: effects(worker_tasks.GATED_TASK) == [batch[0].id], timeout=60)
     assert wait_until(lambda: celery_broker.client.hlen(f"{celery_broker.prefix}unacked") == 0, timeout=30)
     assert client.llen(inside) == 1
+
+
+def test_events_a_prefork_worker_publishes_leave_through_its_background_relay_task_after_task(
+    kafka_bus, celery_broker, start_worker
+):
+    # Given a prefork worker on the Kafka bus with the background outbox relay (production's
+    # relay), whose tasks publish one event per envelope they handle,
+    from tests.conftest import KAFKA_URL
+
+    worker = start_worker(BELLAMY_EVENTS_URL=KAFKA_URL, BELLAMY_TOPIC_PREFIX=kafka_bus,
+                          BELLAMY_OUTBOX_RELAY="background")
+    redis.Redis.from_url(REDIS_TEST_URL).set(worker_tasks.key("allow", celery_broker.key_prefix), 1)
+    # when it runs ten tasks one after the other (each task's end used to close the process's
+    # connection pool under the relay thread: celery#10554),
+    batches = [[envelope(10 * n + k) for k in range(3)] for n in range(10)]
+    for batch in batches:
+        worker_tasks.fails_unless_allowed_task.apply_async(args=[[e.to_dict() for e in batch]], queue="default")
+    assert wait_until(lambda: len(effects(worker_tasks.FLAKY_TASK)) == 30, timeout=90), worker.tail()
+    # then every event they published is sent to Kafka by the worker itself, no sweep needed,
+    assert wait_until(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), timeout=30), (
+        OutboxEvent.objects.filter(sent_at__isnull=True).count(), worker.tail())
+    assert sorted(effects(worker_tasks.FLAKY_TASK)) == sorted(e.id for batch in batches for e in batch)
+    # and no relay pass failed on the way.
+    assert "outbox relay" not in worker.log.read_text(errors="replace"), worker.tail()
