@@ -9,7 +9,10 @@ What is measured (one run, shared baseline):
    the clock runs from the forwarder group's assignment until every routed task of
    ``post.created`` (``bellamy/events/routes.py``: scoring, graph, notifications, trends, cache
    invalidation, ...) has handled every event (its ``ProcessedEvent`` rows). Events/s = events /
-   seconds; the handlers are whatever the routes name today.
+   seconds; the handlers are whatever the routes name today. Then once more with the largest
+   worker count and the notifications in the ORM store (PostgreSQL) instead of the MongoDB
+   server: the MongoDB server here is a Python stand-in (../shared/SERVICES.md), and this round
+   shows what the pipeline does without its share (``--no-orm-round`` skips it).
 2. **Baseline**: raw kafka-python consume of the same records (the first round's topic, a fresh
    group, a commit per poll like the forwarder), from the assignment to the last record. Next to
    it, the **backbone alone**: a fresh forwarder group reading the same records into a no-op
@@ -286,11 +289,14 @@ class Lag:
 
 
 # --- measurements ---------------------------------------------------------------------------------
-def throughput(env: dict, authors: list, events: int, workers: int, log_dir: Path) -> dict:
-    """Drain a backlog of ``events`` post.created events with ``workers`` worker processes."""
+def throughput(env: dict, authors: list, events: int, workers: int, log_dir: Path, store: str = "mongodb") -> dict:
+    """Drain a backlog of ``events`` post.created events with ``workers`` worker processes whose
+    notification store is ``store`` (``mongodb``: the MongoDB server; ``orm``: PostgreSQL)."""
     from bellamy.events import routes
 
-    prefix = f"benchpipe{TAG}w{workers}."
+    if store == "orm":
+        env = {**env, "BELLAMY_NOTIFICATIONS_URL": ""}
+    prefix = f"benchpipe{TAG}w{workers}{store}."
     use_topic_prefix(prefix)
     first = create_backlog(authors, events)
     expected = events * len(routes.ROUTES["post.created"])
@@ -308,7 +314,7 @@ def throughput(env: dict, authors: list, events: int, workers: int, log_dir: Pat
         thread.join(timeout=30)
     finally:
         pool.stop()
-    return {"workers": workers, "events": events, "task_runs": done, "expected_task_runs": expected,
+    return {"workers": workers, "store": store, "events": events, "task_runs": done, "expected_task_runs": expected,
             "seconds": seconds, "events_per_second": events / seconds, "task_runs_per_second": done / seconds,
             "batches": forwarder.stats.batches, "tasks_enqueued": forwarder.stats.tasks}
 
@@ -485,6 +491,8 @@ def main() -> dict:
     parser.add_argument("--drain-timeout", type=float, default=300.0,
                         help="seconds to wait for the sustained run's backlog to drain")
     parser.add_argument("--no-sustained", action="store_true")
+    parser.add_argument("--no-orm-round", action="store_true",
+                        help="skip the round with the ORM notification store (the MongoDB server's share)")
     parser.add_argument("--graph-url", default="", help="bolt:// URL to use the Neo4j graph store (default ORM)")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",") if n]
@@ -502,7 +510,10 @@ def main() -> dict:
         for workers in counts:
             print(f"throughput with {workers} worker process(es) ...", flush=True)
             results["pipeline"].append(throughput(env, authors, args.events, workers, log_dir))
-        first_prefix = f"benchpipe{TAG}w{counts[0]}."
+        if not args.no_orm_round:
+            print(f"throughput with {counts[-1]} worker process(es), notifications in the ORM store ...", flush=True)
+            results["pipeline"].append(throughput(env, authors, args.events, counts[-1], log_dir, store="orm"))
+        first_prefix = f"benchpipe{TAG}w{counts[0]}mongodb."
         print("raw kafka-python consume of the same backlog ...", flush=True)
         results["raw"] = raw_consume(f"{first_prefix}post.created", args.events)
         print("backbone alone (no-op batch task) ...", flush=True)
@@ -529,12 +540,13 @@ def report(results: dict, args) -> None:
             ("backbone alone: forwarder + no-op batch task", "", f["per_second"], f["per_second"] / raw, "",
              f["batches"])]
     for r in results["pipeline"]:
-        rows.append((f"pipeline, {r['workers']} worker process(es)", r["workers"], r["events_per_second"],
+        store = "" if r["store"] == "mongodb" else ", notifications in PostgreSQL (ORM store)"
+        rows.append((f"pipeline, {r['workers']} worker process(es){store}", r["workers"], r["events_per_second"],
                      r["events_per_second"] / raw, r["task_runs_per_second"], r["batches"]))
         r["ratio_vs_raw"] = r["events_per_second"] / raw
     print_table(f"post.created events through every routed task ({args.events} events, "
                 f"load average {results['load_average_start'][0]:.1f} → {results['load_average_end'][0]:.1f})",
-                rows, ("path", "workers", "events/s", "ratio vs raw", "task runs/s", "batches"))
+                rows, ("path", "workers", "events/s", "ratio vs raw", "handlings/s (event × task)", "batches"))
     s = results.get("sustained")
     if s:
         marks = s["drained_after_s"]
