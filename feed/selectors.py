@@ -43,7 +43,7 @@ from feed.cache import PAGE_TTL, page_key
 from graph import selectors as graph_selectors
 from graph.stores import get_graph_store
 from posts.models import Post
-from posts.selectors import visible_posts
+from posts.selectors import attach_post_links, visible_posts, with_post_details
 
 ORDERS = ("ranked", "recent")
 #: Newest eligible posts ranked together on a first ranked page.
@@ -214,5 +214,5 @@ def feed_posts_for_page(viewer, post_ids: list[int]) -> list[Post]:
     unfriended) are dropped, so a cached page is never stale in what it shows."""
     if not post_ids:
         return []
-    loaded = {post.pk: post for post in feed_posts(viewer, details=True).filter(pk__in=post_ids)}
-    return [loaded[i] for i in post_ids if i in loaded]
+    loaded = {post.pk: post for post in with_post_details(feed_posts(viewer), viewer, links=False).filter(pk__in=post_ids)}
+    return attach_post_links([loaded[i] for i in post_ids if i in loaded])

@@ -18,6 +18,9 @@ Anonymous viewers see nothing. The friend and block checks are SQL subqueries bu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
@@ -46,20 +49,24 @@ def annotate_score(queryset: QuerySet[Post]) -> QuerySet[Post]:
     return queryset.annotate(score=F("content_score__score"))
 
 
-def with_post_details(queryset: QuerySet[Post], viewer) -> QuerySet[Post]:
+def with_post_details(queryset: QuerySet[Post], viewer, *, links: bool = True) -> QuerySet[Post]:
     """Return ``queryset`` ready for :class:`posts.api.serializers.PostSerializer`.
 
     Adds ``select_related("author")``, annotations ``liked_by_me`` (bool, an ``EXISTS``
     subquery for ``viewer``) and ``score`` (:func:`annotate_score`), and prefetches the
     hashtag and mention links in text order (``post_hashtags`` with ``hashtag``,
     ``post_mentions`` with ``user``). Serializing any number of posts then costs the main
-    query plus two prefetch queries.
+    query plus two prefetch queries. ``links=False`` leaves the links out, for a caller that
+    loads a page in one go and then calls :func:`attach_post_links` (same queries, without
+    building a model object per link).
     """
     viewer_id = viewer.pk if getattr(viewer, "is_authenticated", False) else None
-    queryset = queryset.select_related("author").annotate(
+    queryset = annotate_score(queryset.select_related("author").annotate(
         liked_by_me=Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer_id))
-    )
-    return annotate_score(queryset).prefetch_related(
+    ))
+    if not links:
+        return queryset
+    return queryset.prefetch_related(
         Prefetch(
             "post_hashtags",
             queryset=PostHashtag.objects.select_related("hashtag").order_by("id"),
@@ -69,6 +76,37 @@ def with_post_details(queryset: QuerySet[Post], viewer) -> QuerySet[Post]:
             queryset=PostMention.objects.select_related("user").order_by("id"),
         ),
     )
+
+
+@dataclass(frozen=True)
+class MentionedUser:
+    """The fields of a mentioned user that the post object shows (and whether it is active)."""
+
+    pk: int
+    username: str
+    display_name: str
+    bio: str
+    date_joined: datetime
+    is_active: bool
+
+
+def attach_post_links(posts: list[Post]) -> list[Post]:
+    """Set ``hashtag_names`` and ``mentioned_users`` (text order) on each of ``posts`` with one
+    query each, reading only the columns the post object shows; return ``posts``."""
+    ids = [post.pk for post in posts]
+    names: dict[int, list[str]] = {pk: [] for pk in ids}
+    mentioned: dict[int, list[MentionedUser]] = {pk: [] for pk in ids}
+    if ids:
+        for post_id, name in (PostHashtag.objects.filter(post_id__in=ids).order_by("id")
+                              .values_list("post_id", "hashtag__name")):
+            names[post_id].append(name)
+        for post_id, *user in (PostMention.objects.filter(post_id__in=ids).order_by("id").values_list(
+                "post_id", "user_id", "user__username", "user__display_name", "user__bio", "user__date_joined",
+                "user__is_active")):
+            mentioned[post_id].append(MentionedUser(*user))
+    for post in posts:
+        post.hashtag_names, post.mentioned_users = names[post.pk], mentioned[post.pk]
+    return posts
 
 
 def visible_posts(viewer, *, details: bool = True) -> QuerySet[Post]:
@@ -178,7 +216,9 @@ def user_posts(viewer, user_id: int) -> QuerySet[Post]:
         raise user_model.DoesNotExist(f"No user {user_id}.")
     if viewer.pk != user_id and graph_selectors.is_blocked_either_way(viewer.pk, user_id):
         raise user_model.DoesNotExist(f"No user {user_id}.")
-    return visible_posts(viewer).filter(author_id=user_id).order_by("-created_at", "-id")
+    # The view attaches the links to the page it shows (attach_post_links).
+    return with_post_details(visible_posts(viewer, details=False), viewer, links=False).filter(
+        author_id=user_id).order_by("-created_at", "-id")
 
 
 def post_comments(viewer, post_id: int) -> QuerySet[Comment]:

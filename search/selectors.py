@@ -20,7 +20,7 @@ from django.db.models.functions import Lower
 
 from graph.selectors import searchable_users
 from posts.models import Hashtag, Post
-from posts.selectors import visible_posts, with_post_details
+from posts.selectors import attach_post_links, visible_posts, with_post_details
 from search.cursors import InvalidCursor, decode_cursor, encode_cursor
 from search.query import (
     HASHTAGS,
@@ -80,10 +80,10 @@ def search_posts(viewer, *, q: str, limit: int = 20, cursor: str | None = None) 
     )
     page, more = hits[:limit], len(hits) > limit
     # Loaded again through the same visibility filter (a post hidden in between is left out).
-    loaded = with_post_details(visible, viewer).in_bulk([hit.id for hit in page])
+    loaded = with_post_details(visible, viewer, links=False).in_bulk([hit.id for hit in page])
     # A post that became invisible between the two queries is left out of the page; the
     # cursor still continues after the page's last hit.
-    posts = [loaded[hit.id] for hit in page if hit.id in loaded]
+    posts = attach_post_links([loaded[hit.id] for hit in page if hit.id in loaded])
     return SearchPage(posts, encode_cursor(POSTS, digest, (page[-1].score, page[-1].id)) if more else None)
 
 

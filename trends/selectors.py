@@ -144,7 +144,8 @@ def hashtag_posts(viewer, name: str) -> QuerySet[Post]:
     """
     tag_id = Subquery(Hashtag.objects.filter(name=name).values("id")[:1])
     return (
-        post_selectors.visible_posts(viewer)
+        # The view attaches the links to the page it shows (attach_post_links).
+        post_selectors.with_post_details(post_selectors.visible_posts(viewer, details=False), viewer, links=False)
         .filter(post_hashtags__hashtag_id=tag_id)
         .annotate(tag_created_at=F("post_hashtags__created_at"), tag_post_id=F("post_hashtags__post_id"))
         .order_by("-tag_created_at", "-tag_post_id")

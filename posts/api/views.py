@@ -81,7 +81,7 @@ class UserPostsView(GenericAPIView):
             posts = selectors.user_posts(request.user, user_id)
         except get_user_model().DoesNotExist:
             raise NotFound("No such user.", code="user_not_found") from None
-        page = self.paginate_queryset(posts)
+        page = selectors.attach_post_links(self.paginate_queryset(posts))
         return self.get_paginated_response(PostSerializer(page, many=True).data)
 
     @extend_schema(

@@ -55,3 +55,25 @@ def test_a_read_post_renders_as_drf_renders_it_with_likes_edits_and_its_score(us
     assert rendered["edited_at"] is not None and rendered["edited_at"].endswith("Z")
     # and a page renders each post the same way (many=True uses the same rendering).
     assert PostSerializer([read, read], many=True).data == [drf_rendering(read), drf_rendering(read)]
+
+
+def test_links_attached_to_a_loaded_page_render_as_the_prefetched_ones(user_factory, django_assert_num_queries):
+    # Given posts with hashtags in text order and mentions of an active and an inactive user,
+    # and one without any link,
+    author = user_factory(username="ada")
+    bob, cyd = user_factory(username="bob", display_name="Bob"), user_factory(username="cyd")
+    posts = [services.post_create(author=author, content="#zeta #alpha @cyd @bob and #zeta again"),
+             services.post_create(author=author, content="no links")]
+    cyd.is_active = False
+    cyd.save(update_fields=["is_active"])
+    prefetched = list(selectors.visible_posts(author).filter(pk__in=[p.pk for p in posts]).order_by("id"))
+    bare = list(selectors.with_post_details(selectors.visible_posts(author, details=False), author, links=False)
+                .filter(pk__in=[p.pk for p in posts]).order_by("id"))
+    # when the links are attached to the loaded page (two queries, whatever the page's size),
+    with django_assert_num_queries(2):
+        attached = selectors.attach_post_links(bare)
+    # then every post renders exactly as with the prefetched links.
+    assert PostSerializer(attached, many=True).data == PostSerializer(prefetched, many=True).data
+    first = PostSerializer(attached[0]).data
+    assert (first["hashtags"], [m["username"] for m in first["mentions"]]) == (["zeta", "alpha"], ["bob"])
+    assert (attached[1].hashtag_names, attached[1].mentioned_users) == ([], [])

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from bellamy.accounts.api.serializers import ErrorSerializer
 from bellamy.api.pagination import CursorPagination
 from posts.api.serializers import PostSerializer
+from posts.selectors import attach_post_links
 from trends import selectors
 from trends.api.serializers import TrendQuerySerializer, TrendSerializer
 
@@ -83,5 +84,5 @@ class HashtagPostsView(GenericAPIView):
         name = selectors.parse_tag(tag)
         if name is None:
             raise ValidationError({"tag": ["Not a valid hashtag: it needs at least one letter."]})
-        page = self.paginate_queryset(selectors.hashtag_posts(request.user, name))
+        page = attach_post_links(self.paginate_queryset(selectors.hashtag_posts(request.user, name)))
         return self.get_paginated_response(PostSerializer(page, many=True).data)
