@@ -386,15 +386,18 @@ def framework_ceiling(prefix: str, events: int) -> dict:
 
 
 def sustained(env: dict, authors: list, rate: float, duration: float, workers: int, log_dir: Path,
-              drain_timeout: float) -> dict:
-    """Post at ``rate`` per second for ``duration`` s; time the drain after the last post."""
+              drain_timeout: float, store: str = "mongodb") -> dict:
+    """Post at ``rate`` per second for ``duration`` s; time the drain after the last post. The
+    workers' notification store is ``store`` (as in :func:`throughput`)."""
     from django.conf import settings
 
     from bellamy.events import routes
     from bellamy.events.models import OutboxEvent
     from posts.services import post_create
 
-    prefix = f"benchpipe{TAG}s."
+    if store == "orm":
+        env = {**env, "BELLAMY_NOTIFICATIONS_URL": ""}
+    prefix = f"benchpipe{TAG}s{store}."
     use_topic_prefix(prefix)
     settings.BELLAMY_OUTBOX_RELAY = "background"
     first = (OutboxEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1
@@ -449,7 +452,7 @@ def sustained(env: dict, authors: list, rate: float, duration: float, workers: i
         if lag is not None:
             lag.close()
         pool.stop()
-    return {"rate": rate, "duration": duration, "workers": workers, "posts": total, "achieved_rate": achieved,
+    return {"store": store, "rate": rate, "duration": duration, "workers": workers, "posts": total, "achieved_rate": achieved,
             "max_behind_schedule_s": behind, "drained_after_s": marks,
             "all_clear_after_s": max((v for v in marks.values() if v is not None), default=None)
             if None not in marks.values() else None}
@@ -520,8 +523,10 @@ def main() -> dict:
         results["framework"] = framework_ceiling(first_prefix, args.events)
         if not args.no_sustained:
             print(f"sustained {args.rate:g} posts/s for {args.duration:g} s ...", flush=True)
-            results["sustained"] = sustained(env, authors, args.rate, args.duration, args.sustained_workers, log_dir,
-                                             args.drain_timeout)
+            results["sustained"] = [
+                sustained(env, authors, args.rate, args.duration, args.sustained_workers, log_dir,
+                          args.drain_timeout, store=store)
+                for store in (("mongodb",) if args.no_orm_round else ("mongodb", "orm"))]
     finally:
         cleanup()
     results["load_average_end"] = os.getloadavg()
@@ -547,10 +552,10 @@ def report(results: dict, args) -> None:
     print_table(f"post.created events through every routed task ({args.events} events, "
                 f"load average {results['load_average_start'][0]:.1f} → {results['load_average_end'][0]:.1f})",
                 rows, ("path", "workers", "events/s", "ratio vs raw", "handlings/s (event × task)", "batches"))
-    s = results.get("sustained")
-    if s:
+    for s in results.get("sustained", []):
         marks = s["drained_after_s"]
-        print_table(f"Sustained {s['rate']:g} posts/s for {s['duration']:g} s, {s['workers']} worker processes "
+        store = "notifications in MongoDB" if s["store"] == "mongodb" else "notifications in PostgreSQL (ORM store)"
+        print_table(f"Sustained {s['rate']:g} posts/s for {s['duration']:g} s, {s['workers']} worker processes, {store} "
                     f"(achieved {s['achieved_rate']:.1f} posts/s, at most {s['max_behind_schedule_s']:.2f} s behind)",
                     [(name, f"not drained in {args.drain_timeout:g} s" if value is None else value)
                      for name, value in marks.items()],

@@ -16,7 +16,11 @@ a baseline of the same run on the same server:
 4. a user's posts, page 1,000 of 20,000 (keyset cursor) vs page 1, p50 at 1 connection;
 5. scaling: post creation and uncached feed latency with 10k, 100k and 1M posts (httpx);
 6. pipeline throughput with 1, 2 and 4 worker processes (posts fully handled per second);
-7. peak RSS of the web, worker and forwarder processes.
+7. peak RSS of the web, worker and forwarder processes;
+8. where a post's CPU goes: the CPU each program of the stack and each service used from the
+   start of the 16-connection post run until its posts were consumed, per accepted post (on
+   this shared machine the services' figures include anything else using them: nothing else
+   runs during ``make bench``).
 
 Run: ``.venv/bin/python bench/http_load.py [--quick]`` with the services running.
 """
@@ -267,10 +271,14 @@ def http_figures(stack, people: dict, deep: tuple[int, list], quick: bool) -> di
                                               users=viewers[:1], connections=1)
     for c in (1, 16):
         results[f"bare_c{c}"] = run(method="POST", path="/bench/bare-post", users=authors, connections=c, body="post")
+        cpu_before = stack.cpu_seconds()
         results[f"post_c{c}"] = run(method="POST", path="/api/Post/users/{user}", users=authors, connections=c,
                                     body="post")
         # The posts' events still queued when the load stopped: how long until consumed.
         results[f"post_c{c}"]["consumed_after_s"] = wait_consumed()
+        cpu_after, posts = stack.cpu_seconds(), results[f"post_c{c}"]["requests"] - results[f"post_c{c}"]["errors"]
+        results[f"post_c{c}"]["cpu_ms_per_post"] = {
+            name: (cpu_after[name] - cpu_before.get(name, 0.0)) * 1000 / posts for name in cpu_after} if posts else {}
     results["load_average_after"] = os.getloadavg()
     return results
 
@@ -396,6 +404,15 @@ def report(results: dict) -> None:
                        "wrk CPU s"))
     print("load average before / after:", [round(x, 2) for x in http["load_average_before"]],
           [round(x, 2) for x in http["load_average_after"]])
+    cpu = http["post_c16"].get("cpu_ms_per_post") or {}
+    if cpu:
+        total = sum(cpu.values())
+        cores = os.cpu_count() or 1
+        print_table(f"CPU per accepted post, c16 post run until consumed ({total:.1f} ms in all; {cores} cores = "
+                    f"{cores * 1000 / total:.0f} posts/s at most)" if total else "CPU per accepted post",
+                    [(name, ms, 100 * ms / total if total else 0.0) for name, ms in
+                     sorted(cpu.items(), key=lambda item: -item[1])],
+                    ("program or service", "ms CPU per post", "%"))
     print_table("Scaling with posts in the database (concurrency 8)",
                 [(n, s["post"]["p50_ms"], s["post"]["p95_ms"], s["feed"]["p50_ms"], s["feed"]["p95_ms"])
                  for n, s in results["scaling"].items()],

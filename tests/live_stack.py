@@ -53,6 +53,52 @@ def _process_tree(pid: int) -> list[int]:
     return pids
 
 
+#: The services of bin/services by a fragment of their command line (the MongoDB server is the
+#: stand-in of ../shared/SERVICES.md).
+SERVICE_COMMANDS = {"postgresql": "bin/postgres ", "redis": "redis-server", "kafka": "kafka.Kafka",
+                    "neo4j": "org.neo4j.", "mongodb": "secantusd"}
+
+
+def _cpu_ticks(pid: int, *, with_children: bool) -> int:
+    """User + system clock ticks of ``pid`` (and of its exited, reaped children)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = text[text.rfind(")") + 2:].split()  # fields[0] is the state (field 3)
+    return sum(int(v) for v in fields[11:15 if with_children else 13])
+
+
+def cpu_seconds_of(roots: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each named group of process trees: every root with its
+    reaped children (their ``cutime``/``cstime``: PostgreSQL's exited backends), plus every live
+    descendant. Compare two calls for the CPU a load cost each program."""
+    hz = os.sysconf("SC_CLK_TCK")
+    return {name: sum(_cpu_ticks(root, with_children=True)
+                      + sum(_cpu_ticks(p, with_children=False) for p in _process_tree(root)[1:])
+                      for root in pids) / hz
+            for name, pids in roots.items()}
+
+
+def service_pids() -> dict[str, list[int]]:
+    """``{service: [root pids]}`` of the running services (SERVICE_COMMANDS), from /proc."""
+    commands: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            commands[int(entry.name)] = (parent, command)
+    found: dict[str, list[int]] = {name: [] for name in SERVICE_COMMANDS}
+    for pid, (parent, command) in commands.items():
+        for name, fragment in SERVICE_COMMANDS.items():
+            if fragment in command and fragment not in commands.get(parent, (0, ""))[1]:
+                found[name].append(pid)
+    return found
+
+
 def _rss_kb(pid: int) -> int:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -183,6 +229,13 @@ class LiveStack:
             if total:
                 result[name] = total / 1024
         return result
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds used so far by each program's process tree and by each service
+        (:func:`cpu_seconds_of`); the services are the machine's, shared with anything else
+        that uses them."""
+        roots = {name: [pid] for name, pid in self.pids().items() if pid}
+        return cpu_seconds_of({**roots, **service_pids()})
 
     def metric_totals(self) -> dict[str, float]:
         """One scrape of ``/metrics`` (with the stack's token), summed per sample name over
