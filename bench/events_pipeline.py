@@ -414,7 +414,14 @@ def sustained(env: dict, authors: list, rate: float, duration: float, workers: i
         finished: list[float] = []
 
         def create(n: int) -> None:
-            post_create(author=authors[n % len(authors)], content=post_content(10_000_000 + n, authors))
+            from django.db import connection
+
+            try:
+                post_create(author=authors[n % len(authors)], content=post_content(10_000_000 + n, authors))
+            finally:
+                # As at the end of a request: the posting thread's connection goes back to the pool
+                # (threads of an earlier round kept theirs, and the relay timed out waiting).
+                connection.close()
             finished.append(time.perf_counter())
 
         # Several posters, as several web requests at once: one slow commit does not hold the rate.
