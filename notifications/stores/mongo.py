@@ -2,18 +2,14 @@
 
 One collection, ``notifications``; a document::
 
-    {_id: ObjectId (of the event and recipient), recipient_id: int, type: str, actors: [int], actor_count: int,
+    {_id: ObjectId, recipient_id: int, type: str, actors: [int], actor_count: int,
      post_id: int|null, comment_id: int|null, group_key: str (grouped documents only),
      event_id: str, event_ids: [str], created_at: date, updated_at: date, read_at: date|null,
      version: int}
 
-The ``_id`` is derived from the event and the recipient (:func:`notification_object_id`, a
-BLAKE2b hash of ``"<event id>:<recipient id>"``), so the ``_id`` index MongoDB keeps anyway makes a replayed event insert nothing — one index fewer to
-write per notification than a separate unique ``(event_id, recipient_id)`` index (collections
-created before keep theirs, ``event_recipient``; it stays correct and is no longer created).
-
 Indexes (created once, lazily, by :meth:`MongoNotificationStore.ensure_indexes`):
 
+- ``event_recipient`` unique ``(event_id, recipient_id)``: a replayed event inserts nothing;
 - ``group_recipient`` unique ``(group_key, recipient_id)``, partial on ``group_key`` existing:
   one grouped document per recipient, post and hour;
 - ``listing`` ``(recipient_id, updated_at desc, _id desc)``: pages newest first, unread counts;
@@ -32,7 +28,6 @@ groups another writer changed in between are retried one event at a time.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -100,17 +95,10 @@ def _record(doc: dict) -> NotificationRecord:
     )
 
 
-def notification_object_id(event_id: str, recipient_id: int) -> ObjectId:
-    """The ``_id`` of the notification of event ``event_id`` for ``recipient_id``: the same for
-    every delivery of the event (a BLAKE2b hash of the pair, 96 bits). Lists order by
-    ``updated_at`` and use the ``_id`` only to break ties, so no time needs to be in it."""
-    return ObjectId(hashlib.blake2b(f"{event_id}:{recipient_id}".encode(), digest_size=12).digest())
-
-
 def _document(notification: NewNotification, *, group_key: str | None = None) -> dict:
     moment = normalize_time(notification.created_at)
     doc = {
-        "_id": notification_object_id(notification.event_id, notification.recipient_id),
+        "_id": ObjectId(),
         "recipient_id": notification.recipient_id,
         "type": notification.type,
         "actors": [notification.actor_id],
@@ -220,6 +208,7 @@ class MongoNotificationStore(NotificationStore):
             if self._indexed:
                 return
             c = self.collection
+            c.create_index([("event_id", ASCENDING), ("recipient_id", ASCENDING)], unique=True, name="event_recipient")
             c.create_index(
                 [("group_key", ASCENDING), ("recipient_id", ASCENDING)],
                 unique=True,
