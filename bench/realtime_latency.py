@@ -24,6 +24,8 @@ function the notification worker calls, on the stack's Redis).
   and the % that then receive a push.
 
 Run: ``.venv/bin/python bench/realtime_latency.py`` with the services running.
+``--store orm`` runs the stack with its notifications in PostgreSQL, which takes the MongoDB
+server's share out of the whole path (the crowd phase writes 2,000 notifications before its push).
 """
 
 from __future__ import annotations
@@ -270,6 +272,9 @@ def main() -> dict:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--crowd", type=int, default=2000, help="online friends of the crowd phase")
     parser.add_argument("--idle-minutes", type=float, default=10.0)
+    parser.add_argument("--store", choices=("mongodb", "orm"), default="mongodb",
+                        help="the stack's notification store: the MongoDB server (default) or PostgreSQL, "
+                             "which separates the MongoDB server's share of the whole path")
     args = parser.parse_args()
     # The stack and this process (which pushes for the baselines) share one Redis key prefix.
     os.environ.setdefault("BELLAMY_KEY_PREFIX", f"benchrt{uuid.uuid4().hex[:6]}")
@@ -293,18 +298,19 @@ def main() -> dict:
     with LiveStack(workers=args.workers, log_dir=log_dir, extra_env={
         "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"], "REDIS_URL": os.environ["REDIS_URL"],
         "BELLAMY_KEY_PREFIX": os.environ["BELLAMY_KEY_PREFIX"],
+        **({"BELLAMY_NOTIFICATIONS_URL": ""} if args.store == "orm" else {}),
     }) as stack:
         results = asyncio.run(scenario(stack, users, tokens, args, log_dir))
         rss = stack.rss_mb()
     from bellamy.realtime.layers import dropped_frames
 
     results.update({
-        "dropped": dropped_frames(), "rss_mb": rss, "load_average_before": load_before,
+        "store": args.store, "dropped": dropped_frames(), "rss_mb": rss, "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     })
     single = results["push_only_single"]
     print_table(
-        f"Post → friend's socket, {RECEIVERS} sockets, {args.workers} worker process(es)",
+        f"Post → friend's socket, {RECEIVERS} sockets, {args.workers} worker process(es), notifications in {args.store}",
         [(r["rate"], r["posts"], f"{r['received']}/{r['expected']}", r["missing"],
           r["notification_tasks_run"], r["notification_task_mean_ms"], r["other_frames"], r["p50_ms"], r["p95_ms"],
           r["max_ms"], r["http_p95_ms"]) for r in results["rates"]],

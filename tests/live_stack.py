@@ -286,7 +286,7 @@ class LiveStack:
 
     def stop(self) -> None:
         """SIGTERM supervisord (it stops every program, SIGKILL after each one's stop timeout);
-        drop the stack's MongoDB database. ``stop_seconds`` says how long the shutdown took.
+        drop the stack's MongoDB database, if it has one. ``stop_seconds`` says how long the shutdown took.
         Programs started alone (:meth:`start_web`) get SIGTERM, then SIGKILL after 15 s."""
         self.stop_seconds = self.stack.stop()
         for proc in self.processes.values():
@@ -297,6 +297,8 @@ class LiveStack:
                 except subprocess.TimeoutExpired:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait(timeout=5)
+        if not self.env["BELLAMY_NOTIFICATIONS_URL"]:
+            return  # notifications in the ORM store (PostgreSQL): no MongoDB database
         from pymongo import MongoClient
 
         client = MongoClient(self.env["BELLAMY_NOTIFICATIONS_URL"], serverSelectionTimeoutMS=3000)
