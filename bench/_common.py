@@ -39,6 +39,20 @@ def setup_django(database: str = "bellamy_bench") -> None:
     call_command("migrate", verbosity=0)
 
 
+#: The notification stores a live stack can run with (``--store``): the MongoDB server named by
+#: ``BELLAMY_NOTIFICATIONS_URL`` (the stack's default) or the ORM store in PostgreSQL.
+NOTIFICATION_STORES = ("mongodb", "orm")
+
+
+def notification_store_env(store: str) -> dict[str, str]:
+    """The environment a stack's processes need on top of their own for notification store
+    ``store``: an empty ``BELLAMY_NOTIFICATIONS_URL`` selects the ORM store; ``mongodb`` keeps
+    the stack's MongoDB server."""
+    if store not in NOTIFICATION_STORES:
+        raise ValueError(f"unknown notification store {store!r}")
+    return {"BELLAMY_NOTIFICATIONS_URL": ""} if store == "orm" else {}
+
+
 def create_database(url: str) -> None:
     """Create the PostgreSQL database named in ``url`` if it does not exist."""
     import psycopg

@@ -51,7 +51,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from _common import ROOT, Timer, create_database, emit, print_table
+from _common import NOTIFICATION_STORES, ROOT, Timer, create_database, emit, notification_store_env, print_table
 
 BENCH_DB = "bellamy_bench_pipeline"
 QUEUES = ("scoring", "graph", "notifications", "trends", "default")
@@ -294,8 +294,7 @@ def throughput(env: dict, authors: list, events: int, workers: int, log_dir: Pat
     notification store is ``store`` (``mongodb``: the MongoDB server; ``orm``: PostgreSQL)."""
     from bellamy.events import routes
 
-    if store == "orm":
-        env = {**env, "BELLAMY_NOTIFICATIONS_URL": ""}
+    env = {**env, **notification_store_env(store)}
     prefix = f"benchpipe{TAG}w{workers}{store}."
     use_topic_prefix(prefix)
     first = create_backlog(authors, events)
@@ -395,8 +394,7 @@ def sustained(env: dict, authors: list, rate: float, duration: float, workers: i
     from bellamy.events.models import OutboxEvent
     from posts.services import post_create
 
-    if store == "orm":
-        env = {**env, "BELLAMY_NOTIFICATIONS_URL": ""}
+    env = {**env, **notification_store_env(store)}
     prefix = f"benchpipe{TAG}s{store}."
     use_topic_prefix(prefix)
     settings.BELLAMY_OUTBOX_RELAY = "background"
@@ -533,7 +531,7 @@ def main() -> dict:
             results["sustained"] = [
                 sustained(env, authors, args.rate, args.duration, args.sustained_workers, log_dir,
                           args.drain_timeout, store=store)
-                for store in (("mongodb",) if args.no_orm_round else ("mongodb", "orm"))]
+                for store in (("mongodb",) if args.no_orm_round else NOTIFICATION_STORES)]
     finally:
         cleanup()
     results["load_average_end"] = os.getloadavg()

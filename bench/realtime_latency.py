@@ -41,7 +41,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from _common import ROOT, emit, percentile, print_metric_totals, print_table, setup_django
+from _common import (NOTIFICATION_STORES, ROOT, emit, notification_store_env, percentile, print_metric_totals,
+                     print_table, setup_django)
 
 sys.path.insert(0, str(ROOT))
 
@@ -272,7 +273,7 @@ def main() -> dict:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--crowd", type=int, default=2000, help="online friends of the crowd phase")
     parser.add_argument("--idle-minutes", type=float, default=10.0)
-    parser.add_argument("--store", choices=("mongodb", "orm"), default="mongodb",
+    parser.add_argument("--store", choices=NOTIFICATION_STORES, default="mongodb",
                         help="the stack's notification store: the MongoDB server (default) or PostgreSQL, "
                              "which separates the MongoDB server's share of the whole path")
     args = parser.parse_args()
@@ -298,7 +299,7 @@ def main() -> dict:
     with LiveStack(workers=args.workers, log_dir=log_dir, extra_env={
         "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"], "REDIS_URL": os.environ["REDIS_URL"],
         "BELLAMY_KEY_PREFIX": os.environ["BELLAMY_KEY_PREFIX"],
-        **({"BELLAMY_NOTIFICATIONS_URL": ""} if args.store == "orm" else {}),
+        **notification_store_env(args.store),
     }) as stack:
         results = asyncio.run(scenario(stack, users, tokens, args, log_dir))
         rss = stack.rss_mb()
