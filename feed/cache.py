@@ -11,9 +11,11 @@ Pushes of ``feed.updated`` are bounded per viewer (:func:`feed_push_due`): at mo
 moves the post's score back and forth 50 times). Versions are bumped regardless, so the next
 read is fresh; only the hint to re-read is rate-limited.
 
-Pages store post ids and the next cursor only; the posts themselves are loaded, and their
-visibility re-checked, on every read (:mod:`feed.selectors`), so a stale page can never show
-a deleted, moderated or no-longer-visible post.
+A page stores its post ids and the next cursor; beside it (``<page key>:objects``) the API
+caches the page's rendered post objects. Every read re-checks the posts' visibility and reads
+what changes without a version bump (counters, score, ``liked_by_me``, the author's profile,
+an edit) in one query (:func:`feed.selectors.live_post_fields`), so a stale page can never show
+a deleted, moderated or no-longer-visible post, nor an old count.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -42,7 +42,7 @@ from bellamy.api.converters import MAX_ID
 from feed.cache import PAGE_TTL, page_key
 from graph import selectors as graph_selectors
 from graph.stores import get_graph_store
-from posts.models import Post
+from posts.models import Like, Post, PostMention
 from posts.selectors import attach_post_links, visible_posts, with_post_details
 
 ORDERS = ("ranked", "recent")
@@ -216,3 +216,89 @@ def feed_posts_for_page(viewer, post_ids: list[int]) -> list[Post]:
         return []
     loaded = {post.pk: post for post in with_post_details(feed_posts(viewer), viewer, links=False).filter(pk__in=post_ids)}
     return attach_post_links([loaded[i] for i in post_ids if i in loaded])
+
+
+@dataclass(frozen=True)
+class LiveFields:
+    """What a cached page re-reads on every hit for one of its posts (:func:`live_post_fields`)."""
+
+    edited_at: datetime | None
+    visibility: str
+    like_count: int
+    comment_count: int
+    score: float | None
+    liked_by_me: bool
+    #: A mentioned account went inactive: the cached object would still show it.
+    inactive_mention: bool
+    author_username: str
+    author_display_name: str
+    author_bio: str
+
+
+def live_post_fields(viewer, post_ids: list[int]) -> dict[int, LiveFields]:
+    """For the posts of ``post_ids`` that ``viewer``'s feed still holds (visibility re-checked
+    now: deleted, moderated, blocked, unfriended and inactive authors' posts are left out), the
+    fields of the post object that change without a feed version bump — or before the bump
+    arrives: counters, score, ``liked_by_me``, the author's profile, an edit's time — in one
+    query. A cached page of rendered post objects (:func:`cached_feed_objects`) is brought up
+    to date with it."""
+    if not post_ids:
+        return {}
+    rows = (
+        feed_posts(viewer)
+        .filter(pk__in=post_ids)
+        .annotate(
+            liked=Exists(Like.objects.filter(post_id=OuterRef("pk"), user_id=viewer.pk)),
+            inactive_mention=Exists(PostMention.objects.filter(post_id=OuterRef("pk"), user__is_active=False)),
+        )
+        .values_list("id", "edited_at", "visibility", "like_count", "comment_count", "content_score__score", "liked",
+                     "inactive_mention", "author__username", "author__display_name", "author__bio")
+    )
+    return {row[0]: LiveFields(*row[1:]) for row in rows}
+
+
+def cached_feed_objects(viewer, *, order: str = "ranked", cursor: str | None = None, limit: int = 20,
+                        render, is_current) -> tuple[list[dict], str | None]:
+    """One page of ``viewer``'s home feed as rendered post objects, and the next cursor.
+
+    The first read of a page (at the viewer's feed version) loads its posts and renders them
+    with ``render(posts) -> [object]``; the objects are cached beside the page's ids. Later
+    reads take the cached objects and bring them up to date with one query
+    (:func:`live_post_fields`): posts no longer visible are dropped, counters, score,
+    ``liked_by_me`` and the author's profile are read fresh, and a post edited since (or
+    mentioning an account that went inactive) is loaded and rendered again —
+    ``is_current(obj, live)`` tells whether a cached object still holds the post's text.
+    A mentioned user's profile edit shows once the page expires (``PAGE_TTL``) or the viewer's
+    feed version moves.
+    """
+    page, hit = cached_feed_page(viewer, order=order, cursor=cursor, limit=limit)
+    objects_key = page_key(viewer.pk, order=order, limit=limit, cursor=cursor) + ":objects"
+    cached = cache.get(objects_key) if hit else None
+    if cached is None:
+        objects = render(feed_posts_for_page(viewer, page.post_ids))
+        cache.set(objects_key, objects, PAGE_TTL)
+        return objects, page.next_cursor
+    live = live_post_fields(viewer, [obj["id"] for obj in cached])
+    stale = [obj["id"] for obj in cached if obj["id"] in live
+             and (live[obj["id"]].inactive_mention or not is_current(obj, live[obj["id"]]))]
+    reloaded = {obj["id"]: obj for obj in render(feed_posts_for_page(viewer, stale))} if stale else {}
+    objects = []
+    for obj in cached:
+        fields = live.get(obj["id"])
+        if fields is None:
+            continue
+        if obj["id"] in stale:
+            if obj["id"] in reloaded:
+                objects.append(reloaded[obj["id"]])
+            continue
+        objects.append({
+            **obj,
+            "author": {**obj["author"], "username": fields.author_username,
+                       "display_name": fields.author_display_name, "bio": fields.author_bio},
+            "visibility": fields.visibility,
+            "like_count": fields.like_count,
+            "comment_count": fields.comment_count,
+            "liked_by_me": fields.liked_by_me,
+            "score": fields.score,
+        })
+    return objects, page.next_cursor

@@ -9,7 +9,7 @@ from bellamy.accounts.api.serializers import ErrorSerializer
 from bellamy.db_router import replica_reads
 from feed import selectors
 from feed.api.serializers import FeedPageSerializer, FeedQuerySerializer
-from posts.api.serializers import PostSerializer
+from posts.api.serializers import PostSerializer, post_datetime
 
 
 class FeedView(APIView):
@@ -35,11 +35,15 @@ class FeedView(APIView):
         params = query.validated_data
         with replica_reads(request.user):
             try:
-                page, _hit = selectors.cached_feed_page(
-                    request.user, order=params["order"], cursor=params.get("cursor"), limit=params["limit"]
+                data, next_cursor = selectors.cached_feed_objects(
+                    request.user, order=params["order"], cursor=params.get("cursor"), limit=params["limit"],
+                    render=lambda posts: list(PostSerializer(posts, many=True).data), is_current=_is_current,
                 )
             except selectors.InvalidCursor as exc:
                 raise ValidationError({"cursor": [str(exc)]}, code=exc.code) from None
-            posts = selectors.feed_posts_for_page(request.user, page.post_ids)
-            data = PostSerializer(posts, many=True).data
-        return Response({"results": data, "next_cursor": page.next_cursor})
+        return Response({"results": data, "next_cursor": next_cursor})
+
+
+def _is_current(obj: dict, live: selectors.LiveFields) -> bool:
+    """Whether a cached post object still holds the post's text: not edited since it was rendered."""
+    return obj["edited_at"] == post_datetime(live.edited_at)

@@ -74,8 +74,8 @@ class PostSerializer(serializers.ModelSerializer):
             "visibility": str(post.visibility),
             "hashtags": self.get_hashtags(post),
             "mentions": self.get_mentions(post),
-            "created_at": _datetime(post.created_at),
-            "edited_at": _datetime(post.edited_at),
+            "created_at": post_datetime(post.created_at),
+            "edited_at": post_datetime(post.edited_at),
             "like_count": post.like_count,
             "comment_count": post.comment_count,
             "liked_by_me": self.get_liked_by_me(post),
@@ -107,11 +107,12 @@ class PostSerializer(serializers.ModelSerializer):
 def user_object(user) -> dict:
     """The public user object (:class:`UserSerializer`'s fields) of a post's author or mention."""
     return {"id": user.pk, "username": user.username, "display_name": user.display_name, "bio": user.bio,
-            "date_joined": _datetime(user.date_joined)}
+            "date_joined": post_datetime(user.date_joined)}
 
 
-def _datetime(value: datetime | None) -> str | None:
-    """DRF's ``DateTimeField`` output: ISO 8601 in the current time zone, UTC as ``Z``."""
+def post_datetime(value: datetime | None) -> str | None:
+    """DRF's ``DateTimeField`` output: ISO 8601 in the current time zone, UTC as ``Z`` (how
+    the post object shows its times)."""
     if value is None:
         return None
     text = timezone.localtime(value).isoformat() if timezone.is_aware(value) else value.isoformat()

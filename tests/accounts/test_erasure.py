@@ -112,7 +112,9 @@ def test_erasure_leaves_nothing_of_the_user_in_any_store(stores, user_factory, s
     prefix = settings.BELLAMY_KEY_PREFIX
     assert [normalised(key) for key in redis_keys(leaver.pk)] == sorted([
         f"{prefix}:1:feed:page:{leaver.pk}:<version>:ranked:20:-",
+        f"{prefix}:1:feed:page:{leaver.pk}:<version>:ranked:20:-:objects",  # the page's rendered posts
         f"{prefix}:1:feed:page:{leaver.pk}:<version>:recent:20:-",
+        f"{prefix}:1:feed:page:{leaver.pk}:<version>:recent:20:-:objects",
         f"{prefix}:1:feed:pushed:{leaver.pk}",
         f"{prefix}:1:feed:ver:{leaver.pk}",
         f"{prefix}:1:graph:suggestions:{leaver.pk}:<version>:30",

@@ -15,7 +15,7 @@ from feed.cache import feed_version
 from feed.models import ContentScore
 from graph.stores import get_graph_store
 from posts import services as post_services
-from posts.models import Post
+from posts.models import Like, Post
 from tests.posts.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +145,69 @@ def test_stale_cached_page_never_shows_a_deleted_or_moderated_post(viewer, user_
     Post.objects.filter(pk=hide.pk).update(moderation_state="removed")
     assert selectors.cached_feed_page(viewer, order="recent")[1] is True
     assert ids(client.get("/api/feed/?order=recent")) == [keep.pk]
+
+
+def test_a_cached_page_reads_counters_likes_score_and_author_fresh_in_one_query(viewer, user_factory, befriend, client_for):
+    # Given a friend's two posts, the page read once (rendered and cached),
+    friend = user_factory(username="friend", display_name="Friend")
+    befriend(viewer, friend)
+    first, second = make_post(friend, hours_ago=1, score=2.0), make_post(friend, hours_ago=2)
+    client = client_for(viewer)
+    cold = client.get("/api/feed/?order=recent").json()["results"]
+    assert [(p["id"], p["like_count"], p["liked_by_me"], p["score"]) for p in cold] == [
+        (first.pk, 0, False, 2.0), (second.pk, 0, False, None)]
+    # when rows change without any event (the feed version stays, so the page is a hit),
+    Like.objects.create(post=second, user=viewer)
+    Post.objects.filter(pk=second.pk).update(like_count=1)
+    Post.objects.filter(pk=first.pk).update(comment_count=7)
+    ContentScore.objects.filter(post=first).update(score=5.5)
+    type(friend).objects.filter(pk=friend.pk).update(display_name="Renamed", bio="new bio")
+    with CaptureQueriesContext(connection) as captured:
+        warm = client.get("/api/feed/?order=recent").json()["results"]
+    # then the hit shows every change, and costs the user's row and one query for the page.
+    assert selectors.cached_feed_page(viewer, order="recent")[1] is True
+    assert len(captured) == 2
+    assert [(p["id"], p["like_count"], p["comment_count"], p["liked_by_me"], p["score"]) for p in warm] == [
+        (first.pk, 0, 7, False, 5.5), (second.pk, 1, 0, True, None)]
+    assert {(p["author"]["display_name"], p["author"]["bio"]) for p in warm} == {("Renamed", "new bio")}
+    assert [p["content"] for p in warm] == [p["content"] for p in cold]
+
+
+def test_a_cached_page_renders_again_a_post_edited_or_mentioning_an_inactive_account(
+        viewer, user_factory, befriend, client_for):
+    # Given a friend's posts, one of them mentioning an account, the page cached,
+    friend, mentioned = user_factory(username="friend"), user_factory(username="mentioned")
+    befriend(viewer, friend)
+    edited = post_services.post_create(author=friend, content="first text")
+    mentioning = post_services.post_create(author=friend, content="hello @mentioned")
+    client = client_for(viewer)
+    cold = client.get("/api/feed/?order=recent").json()["results"]
+    assert [(p["content"], [m["username"] for m in p["mentions"]]) for p in cold] == [
+        ("hello @mentioned", ["mentioned"]), ("first text", [])]
+    # when one is edited and the mentioned account is deactivated, without any event,
+    Post.objects.filter(pk=edited.pk).update(content="second text", visibility="public", edited_at=timezone.now())
+    type(mentioned).objects.filter(pk=mentioned.pk).update(is_active=False)
+    warm = client.get("/api/feed/?order=recent").json()["results"]
+    # then the hit shows the new text and no longer shows the inactive account.
+    assert selectors.cached_feed_page(viewer, order="recent")[1] is True
+    assert [(p["id"], p["content"], p["visibility"], [m["username"] for m in p["mentions"]]) for p in warm] == [
+        (mentioning.pk, "hello @mentioned", "public", []), (edited.pk, "second text", "public", [])]
+    assert warm[1]["edited_at"] is not None
+
+
+def test_a_cached_page_drops_a_post_made_private_or_of_an_author_who_blocked_the_viewer(
+        viewer, user_factory, befriend, client_for):
+    friend, other = user_factory(username="friend"), user_factory(username="other")
+    befriend(viewer, friend)
+    befriend(viewer, other)
+    private, blocked, kept = make_post(friend, hours_ago=1), make_post(other, hours_ago=2), make_post(friend, hours_ago=3)
+    client = client_for(viewer)
+    assert ids(client.get("/api/feed/?order=recent")) == [private.pk, blocked.pk, kept.pk]
+    Post.objects.filter(pk=private.pk).update(visibility="private")
+    from graph.models import Block
+
+    Block.objects.create(blocker=other, blocked=viewer)
+    assert ids(client.get("/api/feed/?order=recent")) == [kept.pk]
 
 
 @pytest.mark.django_db(transaction=True)
