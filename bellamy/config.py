@@ -205,8 +205,7 @@ class PoolSizes:
                 "max_idle": self.max_idle}
 
 
-def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool: PoolSizes | None = None,
-              prepare_threshold: int = 5) -> dict:
+def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool: PoolSizes | None = None) -> dict:
     """Return Django's ``DATABASES`` for ``DATABASE_URL`` and ``DATABASE_REPLICA_URL``.
 
     Unset ``DATABASE_URL`` means a SQLite file ``<base_dir>/.data/db.sqlite3``. The optional
@@ -218,13 +217,6 @@ def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool:
     process never holds more than ``max_size`` connections however many requests run at once
     in its threads (with ``CONN_MAX_AGE`` each request thread kept its own connection open),
     and connections idle for ``max_idle`` seconds are closed down to ``min_size``.
-
-    PostgreSQL aliases also bind parameters on the server and prepare a statement once a
-    connection has run it ``prepare_threshold`` times (``BELLAMY_DB_PREPARE_THRESHOLD``,
-    default 5; 0 turns both off, e.g. behind a pooler in transaction mode that does not track
-    prepared statements): the server then skips parsing and planning the statements every
-    request repeats (a cached feed page's query, a post's inserts). Django's default binds on
-    the client, so each statement's text carries its values and nothing can be prepared.
 
     Raises:
         BackendURLError: a scheme other than ``postgres``/``postgresql``/``sqlite``.
@@ -241,28 +233,24 @@ def databases(url: str | None, replica_url: str | None, *, base_dir: Path, pool:
     if default["ENGINE"] == "django.db.backends.sqlite3":
         default["OPTIONS"] = {**SQLITE_OPTIONS, **default["OPTIONS"]}
     else:
-        _use_pool(default, pool, prepare_threshold)
+        _use_pool(default, pool)
     result = {"default": default}
     if replica_url:
         url_scheme("DATABASE_REPLICA_URL", replica_url, ("postgres", "postgresql", "pgsql"))
         replica = environ.Env.db_url_config(replica_url)
-        _use_pool(replica, pool, prepare_threshold)
+        _use_pool(replica, pool)
         replica["TEST"] = {"MIRROR": "default"}
         result["replica"] = replica
     return result
 
 
-def _use_pool(database: dict, pool: PoolSizes, prepare_threshold: int) -> None:
+def _use_pool(database: dict, pool: PoolSizes) -> None:
     # Pooled connections are returned at the end of each request, so CONN_MAX_AGE must be 0
     # (Django refuses persistent connections with a pool); the pool checks a connection
     # before lending it (CONN_HEALTH_CHECKS), so a restarted server costs no failed request.
     database["CONN_MAX_AGE"] = 0
     database["CONN_HEALTH_CHECKS"] = True
     database.setdefault("OPTIONS", {})["pool"] = pool.options()
-    if prepare_threshold < 0:
-        raise ImproperlyConfigured(f"BELLAMY_DB_PREPARE_THRESHOLD must be >= 0 (0: off), got {prepare_threshold}")
-    if prepare_threshold:
-        database["OPTIONS"].update(server_side_binding=True, prepare_threshold=prepare_threshold)
 
 
 def caches(url: str | None, replica_urls: list[str], *, key_prefix: str) -> dict:

@@ -106,7 +106,6 @@ DATABASES = config.databases(
         timeout=env.float("BELLAMY_DB_POOL_TIMEOUT", default=10.0),
         max_idle=env.float("BELLAMY_DB_POOL_MAX_IDLE", default=30.0),
     ),
-    prepare_threshold=env.int("BELLAMY_DB_PREPARE_THRESHOLD", default=5),
 )
 DATABASE_ROUTERS = ["bellamy.db_router.ReplicaRouter"]
 #: The search store follows the database engine (PostgreSQL full-text search or SQLite FTS5).

@@ -35,37 +35,6 @@ def test_postgres_aliases_get_a_pool_sized_from_the_settings(tmp_path):
         "min_size": 1, "max_size": 4, "timeout": 10.0, "max_idle": 30.0}
 
 
-def test_postgres_aliases_bind_on_the_server_and_prepare_repeated_statements(tmp_path):
-    dbs = config.databases("postgres://u:p@db:5432/app", "postgres://u:p@replica:5432/app", base_dir=tmp_path,
-                           prepare_threshold=3)
-    for alias in ("default", "replica"):
-        assert (dbs[alias]["OPTIONS"]["server_side_binding"], dbs[alias]["OPTIONS"]["prepare_threshold"]) == (True, 3)
-    off = config.databases("postgres://u:p@db:5432/app", "", base_dir=tmp_path, prepare_threshold=0)["default"]
-    assert "server_side_binding" not in off["OPTIONS"] and "prepare_threshold" not in off["OPTIONS"]
-    with pytest.raises(ImproperlyConfigured, match="BELLAMY_DB_PREPARE_THRESHOLD"):
-        config.databases("postgres://u:p@db:5432/app", "", base_dir=tmp_path, prepare_threshold=-1)
-
-
-@pytest.mark.django_db
-def test_a_statement_run_five_times_is_prepared_on_the_server_at_the_sixth():
-    from django.contrib.auth import get_user_model
-
-    # The suite runs with the default threshold (5): after five runs of one statement, the
-    # sixth prepares it.
-    assert connection.settings_dict["OPTIONS"]["prepare_threshold"] == 5
-
-    def prepared() -> set[str]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT statement FROM pg_prepared_statements")
-            return {row[0] for row in cursor.fetchall()}
-
-    for user_id in range(1, 6):
-        list(get_user_model().objects.filter(pk=user_id))
-    assert not any('"accounts_user"' in statement for statement in prepared())
-    list(get_user_model().objects.filter(pk=6))
-    assert [s for s in prepared() if '"accounts_user"' in s and "$1" in s] != []
-
-
 def test_sqlite_gets_no_pool(tmp_path):
     assert "pool" not in config.databases("", "", base_dir=tmp_path)["default"]["OPTIONS"]
 
