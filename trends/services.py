@@ -114,8 +114,11 @@ def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
     """Make the hashtag contributions of every post of ``post_ids`` match its current state
     (idempotent), in a constant number of statements whatever the number of posts.
 
-    The posts' rows are locked for the transaction (in id order) so two syncs of one post
-    serialise. A missing (hard-deleted), soft-deleted, moderated or non-public post has its
+    The posts' rows, and only those, are locked for the transaction (in id order, ``FOR NO KEY
+    UPDATE OF`` the posts) so two syncs of one post serialise. The authors' rows read through the
+    join stay unlocked: a lock on them would make the authors' next posts, whose foreign key
+    takes a share lock on the author's row at commit, wait for the sync, and two syncs locking
+    their authors in different orders deadlock. A missing (hard-deleted), soft-deleted, moderated or non-public post has its
     contributions removed; a public visible post gets one per linked hashtag, in the UTC hour of
     its ``created_at``. The touched buckets are recounted together (:func:`_refresh_buckets`).
 
@@ -133,7 +136,7 @@ def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
     with transaction.atomic():
         posts = {
             row["id"]: row
-            for row in Post.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+            for row in Post.objects.select_for_update(of=("self",), no_key=True).filter(pk__in=ids).order_by("pk")
             .values("id", "author_id", "author__is_active", "created_at", "deleted_at", "moderation_state", "visibility")
         }
         counting = [pid for pid in ids if _counts(posts.get(pid))]
