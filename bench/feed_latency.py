@@ -17,7 +17,7 @@ import argparse
 import random
 import time
 
-from _common import emit, percentile, print_table, setup_django
+from _common import delete_bench_users, emit, percentile, print_table, setup_django
 
 
 def build(friends: int, posts: int) -> int:
@@ -36,7 +36,7 @@ def build(friends: int, posts: int) -> int:
         return viewer.pk
     with transaction.atomic():
         Post.objects.all().delete()
-        user_model.objects.filter(username__startswith="bench_").delete()
+        delete_bench_users("bench_")
         viewer = user_model.objects.create(username="bench_viewer")
         people = user_model.objects.bulk_create(
             [user_model(username=f"bench_u{n}") for n in range(2 * friends)], batch_size=2000

@@ -22,7 +22,12 @@ a baseline of the same run on the same server:
    this shared machine the services' figures include anything else using them: nothing else
    runs during ``make bench``).
 
-Run: ``.venv/bin/python bench/http_load.py [--quick]`` with the services running.
+``--store orm`` runs the stack with its notifications in PostgreSQL instead of the MongoDB
+server (as ``events_pipeline.py`` and ``realtime_latency.py`` do): the same figures with the
+MongoDB stand-in's share of every post taken out.
+
+Run: ``.venv/bin/python bench/http_load.py [--quick] [--http-only] [--store orm]`` with the
+services running.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ import random
 import sys
 import time
 
-from _common import ROOT, emit, percentile, print_metric_totals, print_table, setup_django
+from _common import (NOTIFICATION_STORES, ROOT, dead_letter_count, delete_bench_users, emit, notification_store_env,
+                     percentile, print_metric_totals, print_table, setup_django)
 
 sys.path.insert(0, str(ROOT))
 
@@ -91,7 +97,7 @@ def build_people(readers: int, authors: int, friends_each: int) -> dict:
     from graph.models import Friendship
 
     user_model = get_user_model()
-    user_model.objects.filter(username__startswith="bl_").delete()
+    delete_bench_users("bl_")
     viewers = user_model.objects.bulk_create([user_model(username=f"bl_r{n}") for n in range(readers)])
     writers = user_model.objects.bulk_create([user_model(username=f"bl_a{n}") for n in range(authors)])
     rng = random.Random(3)
@@ -303,9 +309,9 @@ async def scaling_point(stack, people: dict, quick: bool) -> dict:
         return {"post": await run_load(post, concurrency=8, total=n), "feed": await run_load(feed, concurrency=8, total=n)}
 
 
-def pipeline_throughput(database_url: str, people: dict, workers: int, posts: int) -> dict:
-    """Start a stack with ``workers`` worker processes, create ``posts`` posts, and time until
-    every routed task of every post ran (ProcessedEvent rows)."""
+def pipeline_throughput(database_url: str, people: dict, workers: int, posts: int, store: str = "mongodb") -> dict:
+    """Start a stack with ``workers`` worker processes (notifications in ``store``), create
+    ``posts`` posts, and time until every routed task of every post ran (ProcessedEvent rows)."""
     import httpx
 
     from bellamy.events import routes
@@ -314,7 +320,8 @@ def pipeline_throughput(database_url: str, people: dict, workers: int, posts: in
 
     per_post = len(routes.ROUTES["post.created"])
     tokens, authors = people["tokens"], people["authors"]
-    with LiveStack(database_url=database_url, workers=workers, extra_env=_stack_env()) as stack:
+    with LiveStack(database_url=database_url, workers=workers,
+                   extra_env={**_stack_env(), **notification_store_env(store)}) as stack:
         before = ProcessedEvent.objects.count()
 
         async def create():
@@ -348,6 +355,8 @@ def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 s per wrk run, 10k/100k posts only")
     parser.add_argument("--http-only", action="store_true", help="only the wrk figures (1-4) and RSS")
+    parser.add_argument("--store", choices=NOTIFICATION_STORES, default="mongodb",
+                        help="the stack's notification store: the MongoDB server (default) or PostgreSQL")
     args = parser.parse_args()
     setup_django("bellamy_bench_http")
     from django.db import connection
@@ -362,12 +371,13 @@ def main() -> dict:
         cursor.execute("TRUNCATE events_outboxevent")  # rows of an earlier run's posts
     people = build_people(readers=200, authors=100, friends_each=20)
     url = current_database_url()
-    results: dict = {"scaling": {}, "pipeline": []}
+    results: dict = {"scaling": {}, "pipeline": [], "store": args.store}
     grow_posts(10_000, people["authors"])
     deep = build_deep_author()
     results["web_processes"] = int(os.environ.get("BELLAMY_WEB_PROCESSES") or os.cpu_count())
+    dead_letters = dead_letter_count()
     with LiveStack(database_url=url, workers=2, web_processes=results["web_processes"], relay_sweep=True,
-                   extra_env=_stack_env()) as stack:
+                   extra_env={**_stack_env(), **notification_store_env(args.store)}) as stack:
         results["http"] = http_figures(stack, people, deep, args.quick)
         results["rss_mb"] = stack.rss_mb()
         for target in () if args.http_only else (10_000, 100_000) if args.quick else (10_000, 100_000, 1_000_000):
@@ -375,7 +385,9 @@ def main() -> dict:
             results["scaling"][str(target)] = {"load_seconds": loaded, **asyncio.run(scaling_point(stack, people, args.quick))}
         results["metrics"] = stack.metric_totals()  # /metrics while the stack still runs: what the load moved
     for workers in () if args.http_only else (1, 2, 4):
-        results["pipeline"].append(pipeline_throughput(url, people, workers, 100 if args.quick else 200))
+        results["pipeline"].append(pipeline_throughput(url, people, workers, 100 if args.quick else 200, args.store))
+    # every event the load created must have been handled: a dead letter is a failure of the run
+    results["dead_letters"] = dead_letter_count() - dead_letters
     report(results)
     emit(results)
     return results
@@ -399,9 +411,12 @@ def report(results: dict) -> None:
     deep, first = http["author_posts_page1000_c1"], http["author_posts_page1_c1"]
     rows.append(("author posts page 1,000 of 20,000 (baseline: page 1), c1", deep["p50_ms"], first["p50_ms"],
                  deep["p50_ms"] / first["p50_ms"], deep["p50_ms"], deep["p95_ms"], deep["errors"], deep["generator_cpu_s"]))
-    print_table("HTTP load with wrk (ratio: post/bare req/s; feed: cached/uncached req/s; deep page: p50/page-1 p50)",
+    print_table("HTTP load with wrk, notifications in " + results.get("store", "mongodb") +
+                " (ratio: post/bare req/s; feed: cached/uncached req/s; deep page: p50/page-1 p50)",
                 rows, ("path", "req/s (deep page: p50 ms)", "baseline", "ratio", "p50 ms", "p95 ms", "errors",
                        "wrk CPU s"))
+    if "dead_letters" in results:
+        print(f"dead letters during the run: {results['dead_letters']} (0 expected: every event handled)")
     print("load average before / after:", [round(x, 2) for x in http["load_average_before"]],
           [round(x, 2) for x in http["load_average_after"]])
     cpu = http["post_c16"].get("cpu_ms_per_post") or {}

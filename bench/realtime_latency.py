@@ -41,8 +41,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from _common import (NOTIFICATION_STORES, ROOT, emit, notification_store_env, percentile, print_metric_totals,
-                     print_table, setup_django)
+from _common import (NOTIFICATION_STORES, ROOT, delete_bench_users, emit, notification_store_env, percentile,
+                     print_metric_totals, print_table, setup_django)
 
 sys.path.insert(0, str(ROOT))
 
@@ -61,7 +61,7 @@ def build(crowd: int) -> dict[str, list[int]]:
     from graph.models import Friendship
 
     user_model = get_user_model()
-    user_model.objects.filter(username__startswith="rt_").delete()
+    delete_bench_users("rt_")
 
     def users(prefix: str, count: int) -> list:
         return user_model.objects.bulk_create([user_model(username=f"{prefix}{n}") for n in range(count)])

@@ -107,6 +107,9 @@ def summary(results: dict) -> list[tuple]:
         row("author posts page 1,000 of 20,000 p50 ms vs page 1", deep, first, deep / first, "≤ 1.5×", deep / first <= 1.5)
         row("load average (1 min) before / after the HTTP load", http["load_average_before"][0],
             http["load_average_after"][0], "", "", None)
+        dead = _get(results, "http_load", "dead_letters")
+        if dead is not None:
+            row("dead letters during the HTTP load (events a task gave up on)", dead, "", "", "0", dead == 0)
     feed = _get(results, "feed_latency", "ranked")
     if feed:
         row("cached ranked feed p50 ms vs uncached (1k friends, 100k posts)", feed["cached_p50_ms"],
