@@ -199,7 +199,13 @@ def cached_feed_page(viewer, *, order: str = "ranked", cursor: str | None = None
     this viewer's feed makes the old page unreachable.
     """
     key = page_key(viewer.pk, order=order, limit=limit, cursor=cursor)
-    cached = cache.get(key)
+    return _page_or_compute(viewer, key, cache.get(key), order=order, cursor=cursor, limit=limit)
+
+
+def _page_or_compute(viewer, key: str, cached: dict | None, *, order: str, cursor: str | None,
+                     limit: int) -> tuple[FeedPage, bool]:
+    """``(page, hit)`` from ``cached``, the value read at ``key``; on a miss the page is
+    computed and stored there."""
     metrics.cache_lookup("feed_page", hit=cached is not None)
     if cached is not None:
         return FeedPage(cached["ids"], cached["next"]), True
@@ -271,9 +277,12 @@ def cached_feed_objects(viewer, *, order: str = "ranked", cursor: str | None = N
     A mentioned user's profile edit shows once the page expires (``PAGE_TTL``) or the viewer's
     feed version moves.
     """
-    page, hit = cached_feed_page(viewer, order=order, cursor=cursor, limit=limit)
-    objects_key = page_key(viewer.pk, order=order, limit=limit, cursor=cursor) + ":objects"
-    cached = cache.get(objects_key) if hit else None
+    # one version read and one round trip for the page and its objects, both at that version
+    key = page_key(viewer.pk, order=order, limit=limit, cursor=cursor)
+    objects_key = f"{key}:objects"
+    found = cache.get_many([key, objects_key])
+    page, hit = _page_or_compute(viewer, key, found.get(key), order=order, cursor=cursor, limit=limit)
+    cached = found.get(objects_key) if hit else None
     if cached is None:
         objects = render(feed_posts_for_page(viewer, page.post_ids))
         cache.set(objects_key, objects, PAGE_TTL)
@@ -282,12 +291,13 @@ def cached_feed_objects(viewer, *, order: str = "ranked", cursor: str | None = N
     stale = [obj["id"] for obj in cached if obj["id"] in live
              and (live[obj["id"]].inactive_mention or not is_current(obj, live[obj["id"]]))]
     reloaded = {obj["id"]: obj for obj in render(feed_posts_for_page(viewer, stale))} if stale else {}
+    stale_ids = set(stale)
     objects = []
     for obj in cached:
         fields = live.get(obj["id"])
         if fields is None:
             continue
-        if obj["id"] in stale:
+        if obj["id"] in stale_ids:
             if obj["id"] in reloaded:
                 objects.append(reloaded[obj["id"]])
             continue

@@ -173,6 +173,26 @@ def test_a_cached_page_reads_counters_likes_score_and_author_fresh_in_one_query(
     assert [p["content"] for p in warm] == [p["content"] for p in cold]
 
 
+def test_a_cached_page_costs_the_version_read_and_one_round_trip_for_page_and_objects(
+    viewer, user_factory, befriend, client_for, monkeypatch
+):
+    # given a page read once (ids and rendered objects cached)
+    friend = user_factory(username="friend")
+    befriend(viewer, friend)
+    for n in range(3):
+        make_post(friend, hours_ago=n + 1, score=1.0)
+    client = client_for(viewer)
+    first = client.get("/api/feed/")
+    # when it is read again
+    seen = _redis_round_trips(monkeypatch)
+    again = client.get("/api/feed/")
+    monkeypatch.undo()
+    # then the viewer's version is read once and the page with its objects in one MGET
+    assert seen == ["GET", "MGET"]
+    assert again.json() == first.json()
+    assert len(first.json()["results"]) == 3
+
+
 def test_a_cached_page_renders_again_a_post_edited_or_mentioning_an_inactive_account(
         viewer, user_factory, befriend, client_for):
     # Given a friend's posts, one of them mentioning an account, the page cached,
