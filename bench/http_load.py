@@ -411,12 +411,11 @@ def report(results: dict) -> None:
     deep, first = http["author_posts_page1000_c1"], http["author_posts_page1_c1"]
     rows.append(("author posts page 1,000 of 20,000 (baseline: page 1), c1", deep["p50_ms"], first["p50_ms"],
                  deep["p50_ms"] / first["p50_ms"], deep["p50_ms"], deep["p95_ms"], deep["errors"], deep["generator_cpu_s"]))
-    print_table("HTTP load with wrk, notifications in " + results.get("store", "mongodb") +
+    print_table("HTTP load with wrk, notifications in " + results["store"] +
                 " (ratio: post/bare req/s; feed: cached/uncached req/s; deep page: p50/page-1 p50)",
                 rows, ("path", "req/s (deep page: p50 ms)", "baseline", "ratio", "p50 ms", "p95 ms", "errors",
                        "wrk CPU s"))
-    if "dead_letters" in results:
-        print(f"dead letters during the run: {results['dead_letters']} (0 expected: every event handled)")
+    print(f"dead letters during the run: {results['dead_letters']} (0 expected: every event handled)")
     print("load average before / after:", [round(x, 2) for x in http["load_average_before"]],
           [round(x, 2) for x in http["load_average_after"]])
     cpu = http["post_c16"].get("cpu_ms_per_post") or {}

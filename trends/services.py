@@ -115,12 +115,13 @@ def posts_trend_sync(*, post_ids: Iterable[int]) -> SyncResult:
     (idempotent), in a constant number of statements whatever the number of posts.
 
     The posts' rows, and only those, are locked for the transaction (in id order, ``FOR NO KEY
-    UPDATE OF`` the posts) so two syncs of one post serialise. The authors' rows read through the
-    join stay unlocked: a lock on them would make the authors' next posts, whose foreign key
-    takes a share lock on the author's row at commit, wait for the sync, and two syncs locking
-    their authors in different orders deadlock. A missing (hard-deleted), soft-deleted, moderated or non-public post has its
-    contributions removed; a public visible post gets one per linked hashtag, in the UTC hour of
-    its ``created_at``. The touched buckets are recounted together (:func:`_refresh_buckets`).
+    UPDATE OF`` the posts) so two syncs of one post serialise. The authors' rows read through
+    the join stay unlocked: a lock on them would make the authors' next posts, whose foreign
+    key takes a share lock on the author's row at commit, wait for the sync, and two syncs
+    locking their authors in different orders deadlock. A missing (hard-deleted), soft-deleted,
+    moderated or non-public post has its contributions removed; a public visible post gets one
+    per linked hashtag, in the UTC hour of its ``created_at``. The touched buckets are recounted
+    together (:func:`_refresh_buckets`).
 
     Args:
         post_ids: any number of post ids (repeats count once).
