@@ -53,8 +53,10 @@ $(VENV)/.installed-test: requirements-test.txt requirements.txt | $(PY)
 	$(PIP) install --quiet -r requirements-test.txt
 	@touch $@ $(VENV)/.installed-runtime
 
-install: $(VENV)/.installed-runtime
-install-test: $(VENV)/.installed-test
+# Both write the development .env too, so that `manage.py` works in a set-up checkout
+# (explicit environment variables win over it: the tests, the stack and the benchmarks set theirs).
+install: $(VENV)/.installed-runtime .env
+install-test: $(VENV)/.installed-test .env
 
 # The browser test of the demo's HTML report (tests/demo/test_report_html.py) opens it in
 # Debian's Chromium; installed once with apt (as root, or through sudo), skipped when present.
@@ -69,9 +71,9 @@ browser:
 
 .env:
 	@echo "==> writing .env for local development (DJANGO_DEBUG=1; see .env.example) — production sets its own environment"
-	@printf '# Written by make run for local development; see .env.example for every variable.\nDJANGO_DEBUG=1\n' > .env
+	@printf '# Written by make for local development; see .env.example for every variable.\nDJANGO_DEBUG=1\n' > .env
 
-migrate: install .env
+migrate: install
 	@echo "==> migrating the embedded-default database (.data/db.sqlite3)"
 	DJANGO_DEBUG=1 $(PY) manage.py migrate --noinput
 
